@@ -1,0 +1,442 @@
+/*
+ * conf.c - the botsentry.conf schema for the core keys, and the loader.
+ *
+ * Keys shared by every program live at the top level and in the queue,
+ * scoring, retention and leases sections; each program's own keys live in
+ * its section, declared in lib/conf_<area>.c.  Nothing here knows what a
+ * program does with its section.
+ */
+#include "config.h"
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef BS_SYSCONFDIR
+#define BS_SYSCONFDIR "/etc/botsentry"
+#endif
+#ifndef BS_STATEDIR
+#define BS_STATEDIR "/var/lib/botsentry"
+#endif
+
+static const char *const mitigation_actions[] = {
+	"monitor", "throttle", "quarantine", "reject", NULL
+};
+
+int
+conf_parse_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	int64_t secs;
+
+	if (bs_parse_duration(value, &secs) != 0 || secs > LONG_MAX) {
+		cfg_error(cfg, "option '%s': expected a duration such as 90s, 10m, 1h or 7d, got '%s'",
+		    opt->name, value);
+		*(long *)result = opt->def.number;
+		return 0;   /* counted; parsing goes on to find further errors */
+	}
+	*(long *)result = (long)secs;
+	return 0;
+}
+
+int
+conf_parse_mode(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 8);
+	if (errno != 0 || *end != '\0' || v < 0 || v > 07777) {
+		cfg_error(cfg, "option '%s': expected an octal file mode such as 0660, got '%s'",
+		    opt->name, value);
+		*(long *)result = opt->def.number;
+		return 0;
+	}
+	*(long *)result = v;
+	return 0;
+}
+
+static cfg_opt_t queue_opts[] = {
+	CFG_INT("capacity", 65536, CFGF_NONE),
+	CFG_INT("batch_size", 512, CFGF_NONE),
+	CFG_INT("flush_interval_ms", 200, CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t scoring_opts[] = {
+	CFG_DURATION("half_life", 86400),
+	CFG_FLOAT("level1", 10.0, CFGF_NONE),
+	CFG_FLOAT("level2", 30.0, CFGF_NONE),
+	CFG_FLOAT("level3", 60.0, CFGF_NONE),
+	CFG_STR("mitigation", "throttle", CFGF_NONE),
+	CFG_END()
+};
+
+static cfg_opt_t retention_opts[] = {
+	CFG_DURATION("events", 90 * 86400),
+	CFG_DURATION("incidents", 365 * 86400),
+	CFG_END()
+};
+
+static cfg_opt_t lease_static_opts[] = {
+	CFG_STR("subscriber", NULL, CFGF_NODEFAULT),
+	CFG_END()
+};
+
+static cfg_opt_t leases_opts[] = {
+	CFG_INT("ipv6_prefix_len", 56, CFGF_NONE),
+	CFG_SEC("static", lease_static_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_END()
+};
+
+static const struct conf_bound core_bounds[] = {
+	{ "queue|capacity", 16, 16 * 1024 * 1024 },
+	{ "queue|batch_size", 1, 100000 },
+	{ "queue|flush_interval_ms", 1, 60000 },
+	{ "scoring|half_life", 60, 365L * 86400 },
+	{ "retention|events", 86400, 10L * 365 * 86400 },
+	{ "retention|incidents", 86400, 10L * 365 * 86400 },
+	{ "leases|ipv6_prefix_len", 32, 128 },
+	{ NULL, 0, 0 }
+};
+
+static const struct conf_area *const areas[] = {
+	&conf_area_milter, &conf_area_flow, &conf_area_logwatch, &conf_area_notify,
+};
+
+/* Error counting: libconfuse calls our error function with the tree whose
+ * filename and line say where the parser is. */
+struct errsink {
+	FILE *out;
+	int count;
+};
+static __thread struct errsink *cur_sink;
+/* The tree being parsed: libconfuse keeps file and line on the root only,
+ * so errors raised on a section borrow them from here. */
+static __thread cfg_t *cur_root;
+
+static void
+where(cfg_t *cfg, const char **file, int *line)
+{
+	*file = cfg ? cfg->filename : NULL;
+	*line = cfg ? cfg->line : 0;
+	if (*file == NULL && cur_root != NULL && cfg != cur_root) {
+		/* a section knows its line but not its file */
+		*file = cur_root->filename;
+		*line = cur_root->line > 0 && cfg != NULL ? cfg->line : 0;
+	} else if (*file == NULL && cur_root != NULL) {
+		*file = cur_root->filename;
+		*line = cur_root->line;
+	}
+}
+
+static void
+report(const char *file, int line, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (cur_sink != NULL)
+		cur_sink->count++;
+	if (cur_sink != NULL && cur_sink->out != NULL) {
+		if (file != NULL && line > 0)
+			fprintf(cur_sink->out, "%s:%d: %s\n", file, line, msg);
+		else
+			fprintf(cur_sink->out, "%s: %s\n", file ? file : "config", msg);
+	} else if (file != NULL && line > 0) {
+		log_err("%s:%d: %s", file, line, msg);
+	} else {
+		log_err("%s: %s", file ? file : "config", msg);
+	}
+}
+
+static void
+errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	const char *file;
+	int line;
+
+	where(cfg, &file, &line);
+	report(file, line, fmt, ap);
+}
+
+void
+conf_error(cfg_t *cfg, int *nerr, const char *fmt, ...)
+{
+	va_list ap;
+	const char *file;
+	int line;
+
+	where(cfg, &file, &line);
+	va_start(ap, fmt);
+	report(file, line, fmt, ap);
+	va_end(ap);
+	if (nerr != NULL)
+		(*nerr)++;
+}
+
+/* Bounds are matched by option name and enclosing section name, because
+ * libconfuse validates on the section instance, not on the prototype. */
+struct bound_ref {
+	const char *section;   /* NULL for the top level */
+	const char *name;
+	long lo, hi;
+};
+static __thread struct bound_ref *cur_bounds;
+static __thread size_t cur_nbounds;
+
+static int
+validate_bound(cfg_t *cfg, cfg_opt_t *opt)
+{
+	size_t i;
+	unsigned j;
+
+	for (i = 0; i < cur_nbounds; i++) {
+		const struct bound_ref *b = &cur_bounds[i];
+		if (strcmp(b->name, opt->name) != 0)
+			continue;
+		if (b->section != NULL && (cfg->name == NULL || strcmp(b->section, cfg->name) != 0))
+			continue;
+		for (j = 0; j < cfg_opt_size(opt); j++) {
+			long v = cfg_opt_getnint(opt, j);
+			if (v < b->lo || v > b->hi) {
+				/* report and go on, so that every error is listed;
+				 * the count makes conf_load() fail */
+				cfg_error(cfg, "option '%s': value %ld out of range, expected %ld to %ld",
+				    opt->name, v, b->lo, b->hi);
+				return 0;
+			}
+		}
+	}
+	return 0;
+}
+
+static void
+add_bounds(cfg_t *root, const struct conf_bound *b)
+{
+	for (; b != NULL && b->path != NULL; b++) {
+		const char *last = strrchr(b->path, '|');
+		struct bound_ref *r;
+
+		if (cfg_getopt(root, b->path) == NULL) {
+			log_err("internal: bound for unknown option %s", b->path);
+			continue;
+		}
+		cur_bounds = xrealloc(cur_bounds, (cur_nbounds + 1) * sizeof *cur_bounds);
+		r = &cur_bounds[cur_nbounds++];
+		r->name = last ? last + 1 : b->path;
+		r->section = NULL;
+		if (last != NULL) {
+			const char *prev = last;
+			while (prev > b->path && prev[-1] != '|')
+				prev--;
+			r->section = xstrndup(prev, (size_t)(last - prev));
+		}
+		r->lo = b->lo;
+		r->hi = b->hi;
+		cfg_set_validate_func(root, b->path, validate_bound);
+	}
+}
+
+static void
+free_bounds(void)
+{
+	size_t i;
+
+	for (i = 0; i < cur_nbounds; i++)
+		free((char *)cur_bounds[i].section);
+	free(cur_bounds);
+	cur_bounds = NULL;
+	cur_nbounds = 0;
+}
+
+static cfg_opt_t *
+build_schema(void)
+{
+	static cfg_opt_t core[] = {
+		CFG_STR("node_name", NULL, CFGF_NONE),
+		CFG_STR("database", "sqlite:" BS_STATEDIR "/botsentry.db", CFGF_NONE),
+		CFG_STR("state_dir", BS_STATEDIR, CFGF_NONE),
+		CFG_STR("secret_file", BS_SYSCONFDIR "/secret", CFGF_NONE),
+		CFG_STR("user", "", CFGF_NONE),
+		CFG_STR("log_facility", "mail", CFGF_NONE),
+		CFG_STR("log_level", "info", CFGF_NONE),
+		CFG_FUNC("include", cfg_include),
+		CFG_SEC("queue", queue_opts, CFGF_NONE),
+		CFG_SEC("scoring", scoring_opts, CFGF_NONE),
+		CFG_SEC("retention", retention_opts, CFGF_NONE),
+		CFG_SEC("leases", leases_opts, CFGF_NONE),
+	};
+	size_t ncore = BS_ARRAY_LEN(core), n = ncore + BS_ARRAY_LEN(areas) + 1, i;
+	cfg_opt_t *opts = xcalloc(n, sizeof *opts);
+	cfg_opt_t sec_proto[] = { CFG_SEC("x", NULL, CFGF_NONE), CFG_END() };
+
+	memcpy(opts, core, sizeof core);
+	for (i = 0; i < BS_ARRAY_LEN(areas); i++) {
+		opts[ncore + i] = sec_proto[0];
+		opts[ncore + i].name = (char *)areas[i]->name;
+		opts[ncore + i].subopts = areas[i]->opts;
+	}
+	opts[n - 1] = sec_proto[1];
+	return opts;
+}
+
+static int
+one_of(const char *v, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(v, *list) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+check_core(cfg_t *root, struct conf *c, int *nerr)
+{
+	cfg_t *sc = cfg_getsec(root, "scoring");
+	const char *db = cfg_getstr(root, "database");
+	unsigned i;
+
+	c->log_facility = log_facility_from_name(cfg_getstr(root, "log_facility"));
+	if (c->log_facility < 0)
+		conf_error(root, nerr, "option 'log_facility': expected mail, daemon, user, auth, authpriv or local0..local7, got '%s'",
+		    cfg_getstr(root, "log_facility"));
+	c->log_level = log_level_from_name(cfg_getstr(root, "log_level"));
+	if (c->log_level < 0)
+		conf_error(root, nerr, "option 'log_level': expected err, warning, notice, info or debug, got '%s'",
+		    cfg_getstr(root, "log_level"));
+	if (db == NULL || (strncmp(db, "sqlite:", 7) != 0 && strncmp(db, "postgresql://", 13) != 0
+	    && strncmp(db, "postgres://", 11) != 0))
+		conf_error(root, nerr, "option 'database': expected sqlite:PATH or postgresql://..., got '%s'",
+		    db ? db : "");
+	if (!one_of(cfg_getstr(sc, "mitigation"), mitigation_actions))
+		conf_error(root, nerr, "option 'scoring|mitigation': expected monitor, throttle, quarantine or reject, got '%s'",
+		    cfg_getstr(sc, "mitigation"));
+	if (!(cfg_getfloat(sc, "level1") > 0 && cfg_getfloat(sc, "level1") < cfg_getfloat(sc, "level2")
+	    && cfg_getfloat(sc, "level2") < cfg_getfloat(sc, "level3")))
+		conf_error(root, nerr, "section 'scoring': expected 0 < level1 < level2 < level3, got %g, %g, %g",
+		    cfg_getfloat(sc, "level1"), cfg_getfloat(sc, "level2"), cfg_getfloat(sc, "level3"));
+	for (i = 0; i < cfg_size(cfg_getsec(root, "leases"), "static"); i++) {
+		cfg_t *s = cfg_getnsec(cfg_getsec(root, "leases"), "static", i);
+		if (cfg_getstr(s, "subscriber") == NULL || *cfg_getstr(s, "subscriber") == '\0')
+			conf_error(s, nerr, "section 'leases|static %s': expected a subscriber = \"...\" key",
+			    cfg_title(s));
+	}
+}
+
+const char *
+conf_default_path(void)
+{
+	return BS_SYSCONFDIR "/botsentry.conf";
+}
+
+struct conf *
+conf_load(const char *path, FILE *errout)
+{
+	struct errsink sink = { errout, 0 };
+	struct conf *c = xcalloc(1, sizeof *c);
+	cfg_opt_t *opts = build_schema();
+	cfg_t *cfg;
+	size_t i;
+	int nerr = 0, rc;
+	char host[256];
+
+	cur_sink = &sink;
+	cfg = cfg_init(opts, CFGF_NONE);
+	free(opts);    /* cfg_init copies the option tree */
+	cfg_set_error_function(cfg, errfunc);
+	cur_root = cfg;
+	cur_nbounds = 0;
+	add_bounds(cfg, core_bounds);
+	for (i = 0; i < BS_ARRAY_LEN(areas); i++)
+		add_bounds(cfg, areas[i]->bounds);
+
+	if (path != NULL) {
+		rc = cfg_parse(cfg, path);
+		if (rc == CFG_FILE_ERROR) {
+			if (errout != NULL)
+				fprintf(errout, "%s: cannot read: %s\n", path, strerror(errno));
+			else
+				log_err("%s: cannot read: %s", path, strerror(errno));
+			sink.count++;
+		} else if (rc == CFG_PARSE_ERROR && sink.count == 0) {
+			sink.count++;
+		}
+	}
+	if (sink.count == 0) {
+		/* cross-field checks run on the whole tree: no line to name */
+		cfg->line = 0;
+		check_core(cfg, c, &nerr);
+		for (i = 0; i < BS_ARRAY_LEN(areas); i++)
+			if (areas[i]->check != NULL)
+				areas[i]->check(cfg, &nerr);
+	}
+	free_bounds();
+	cur_sink = NULL;
+	cur_root = NULL;
+	if (sink.count > 0 || nerr > 0) {
+		cfg_free(cfg);
+		free(c);
+		return NULL;
+	}
+	cfg_set_error_function(cfg, NULL);
+
+	c->refs = 1;
+	c->path = xstrdup(path);
+	c->cfg = cfg;
+	if (cfg_getstr(cfg, "node_name") == NULL) {
+		if (gethostname(host, sizeof host) != 0)
+			bs_strlcpy(host, "localhost", sizeof host);
+		host[sizeof host - 1] = '\0';
+		cfg_setstr(cfg, "node_name", host);
+	}
+	c->node_name = cfg_getstr(cfg, "node_name");
+	c->database = cfg_getstr(cfg, "database");
+	c->state_dir = cfg_getstr(cfg, "state_dir");
+	c->secret_file = cfg_getstr(cfg, "secret_file");
+	c->user = cfg_getstr(cfg, "user");
+	c->queue_capacity = cfg_getint(cfg, "queue|capacity");
+	c->queue_batch = cfg_getint(cfg, "queue|batch_size");
+	c->queue_flush_ms = cfg_getint(cfg, "queue|flush_interval_ms");
+	c->score.half_life_s = (double)cfg_getint(cfg, "scoring|half_life");
+	c->score.level[0] = cfg_getfloat(cfg, "scoring|level1");
+	c->score.level[1] = cfg_getfloat(cfg, "scoring|level2");
+	c->score.level[2] = cfg_getfloat(cfg, "scoring|level3");
+	bs_strlcpy(c->score.mitigation, cfg_getstr(cfg, "scoring|mitigation"), sizeof c->score.mitigation);
+	c->retention_events_s = cfg_getint(cfg, "retention|events");
+	c->retention_incidents_s = cfg_getint(cfg, "retention|incidents");
+	c->ipv6_prefix_len = cfg_getint(cfg, "leases|ipv6_prefix_len");
+	return c;
+}
+
+struct conf *
+conf_ref(struct conf *c)
+{
+	if (c != NULL)
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_SEQ_CST);
+	return c;
+}
+
+void
+conf_unref(struct conf *c)
+{
+	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_SEQ_CST) > 0)
+		return;
+	cfg_free(c->cfg);
+	free(c->path);
+	free(c);
+}
+
+void
+conf_print(const struct conf *c, FILE *f)
+{
+	fprintf(f, "# effective settings%s%s\n", c->path ? " of " : " (built-in defaults)",
+	    c->path ? c->path : "");
+	cfg_print(c->cfg, f);
+}
