@@ -121,9 +121,23 @@ static __thread struct errsink *cur_sink;
  * so errors raised on a section borrow them from here. */
 static __thread cfg_t *cur_root;
 
+struct linemap;
+static __thread struct linemap *cur_map;
+static void map_lookup(const struct linemap *m, int combined, const char **file, int *line);
+
 static void
 where(cfg_t *cfg, const char **file, int *line)
 {
+	if (cur_map != NULL && cur_root != NULL) {
+		/* parsing our preprocessed buffer: the root's counter is the
+		 * combined line unless a section keeps its own */
+		int combined = cur_root->line;
+
+		if (cfg != NULL && cfg != cur_root && cfg->line > 0)
+			combined = cfg->line;
+		map_lookup(cur_map, combined, file, line);
+		return;
+	}
 	*file = cfg ? cfg->filename : NULL;
 	*line = cfg ? cfg->line : 0;
 	if (*file == NULL && cur_root != NULL && cfg != cur_root) {
@@ -154,6 +168,18 @@ report(const char *file, int line, const char *fmt, va_list ap)
 	} else {
 		log_err("%s: %s", file ? file : "config", msg);
 	}
+}
+
+static void report_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+report_at(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report(file, line, fmt, ap);
+	va_end(ap);
 }
 
 static void
@@ -256,6 +282,180 @@ free_bounds(void)
 	cur_nbounds = 0;
 }
 
+/*
+ * Preprocessing.  libconfuse 3.3 miscounts lines after comments (each '#'
+ * comment line advances its counter by three), so file:line in errors would
+ * be wrong.  We strip comments and expand include("FILE") ourselves, and
+ * keep a map from each line of the combined text to its file and line; the
+ * parser then sees one buffer without comments, whose line numbers it gets
+ * right.  A relative include is taken from the including file's folder.
+ */
+struct linemap {
+	char **files;          /* owned names, one per file read */
+	size_t nfiles;
+	int *file_of;          /* per combined line (1-based index - 1) */
+	int *line_of;
+	size_t nlines, cap;
+};
+
+static void
+map_lookup(const struct linemap *m, int combined, const char **file, int *line)
+{
+	if (m->nfiles == 0) {
+		*file = NULL;
+		*line = 0;
+	} else if (combined < 1 || (size_t)combined > m->nlines) {
+		*file = m->files[0];   /* after the last line, or a whole-tree check */
+		*line = 0;
+	} else {
+		*file = m->files[m->file_of[combined - 1]];
+		*line = m->line_of[combined - 1];
+	}
+}
+
+static void
+map_line(struct linemap *m, int file, int line)
+{
+	if (m->nlines == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 256;
+		m->file_of = xrealloc(m->file_of, m->cap * sizeof *m->file_of);
+		m->line_of = xrealloc(m->line_of, m->cap * sizeof *m->line_of);
+	}
+	m->file_of[m->nlines] = file;
+	m->line_of[m->nlines] = line;
+	m->nlines++;
+}
+
+static void
+map_free(struct linemap *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nfiles; i++)
+		free(m->files[i]);
+	free(m->files);
+	free(m->file_of);
+	free(m->line_of);
+}
+
+/* Remove comments from text in place, keeping newlines and strings. */
+static void
+strip_comments(char *t)
+{
+	char *r = t, *w = t, quote = 0;
+
+	while (*r != '\0') {
+		if (quote) {
+			if (*r == '\\' && r[1] != '\0') {
+				*w++ = *r++;
+			} else if (*r == quote) {
+				quote = 0;
+			}
+			*w++ = *r++;
+		} else if (*r == '"' || *r == '\'') {
+			quote = *r;
+			*w++ = *r++;
+		} else if (*r == '#' || (*r == '/' && r[1] == '/')) {
+			while (*r != '\0' && *r != '\n')
+				r++;
+		} else if (*r == '/' && r[1] == '*') {
+			r += 2;
+			while (*r != '\0' && !(*r == '*' && r[1] == '/')) {
+				if (*r == '\n')
+					*w++ = '\n';
+				r++;
+			}
+			if (*r != '\0')
+				r += 2;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
+/* If line is include("NAME") (spaces allowed), return a copy of NAME. */
+static char *
+include_target(const char *line)
+{
+	const char *p = line, *q;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncmp(p, "include", 7) != 0)
+		return NULL;
+	p += 7;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p++ != '(')
+		return NULL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p++ != '"')
+		return NULL;
+	q = strchr(p, '"');
+	if (q == NULL)
+		return NULL;
+	return xstrndup(p, (size_t)(q - p));
+}
+
+/* Append path's text (comments stripped, includes expanded) to *buf. */
+static int
+preprocess(const char *path, int depth, struct linemap *m, char **buf, size_t *len,
+    struct errsink *sink, const char *from_file, int from_line)
+{
+	char *text, *line, *next;
+	int fileno, lineno = 0;
+
+	if (depth > 8) {
+		report_at(from_file, from_line, "include(\"%s\"): nested too deeply (more than 8 levels)", path);
+		return -1;
+	}
+	text = bs_read_file(path, NULL);
+	if (text == NULL) {
+		int e = errno;
+
+		if (from_file != NULL)
+			report_at(from_file, from_line, "include(\"%s\"): cannot read: %s", path, strerror(e));
+		else
+			report_at(path, 0, "cannot read: %s", strerror(e));
+		return -1;
+	}
+	m->files = xrealloc(m->files, (m->nfiles + 1) * sizeof *m->files);
+	m->files[m->nfiles] = xstrdup(path);
+	fileno = (int)m->nfiles++;
+	strip_comments(text);
+	for (line = text; line != NULL; line = next) {
+		char *inc;
+
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		inc = include_target(line);
+		if (inc != NULL) {
+			char *full;
+
+			if (inc[0] != '/' && strchr(path, '/') != NULL)
+				full = xasprintf("%.*s/%s", (int)(strrchr(path, '/') - path), path, inc);
+			else
+				full = xstrdup(inc);
+			free(inc);
+			preprocess(full, depth + 1, m, buf, len, sink, path, lineno);
+			free(full);
+			continue;
+		}
+		*buf = xrealloc(*buf, *len + strlen(line) + 2);
+		memcpy(*buf + *len, line, strlen(line));
+		*len += strlen(line);
+		(*buf)[(*len)++] = '\n';
+		(*buf)[*len] = '\0';
+		map_line(m, fileno, lineno);
+	}
+	free(text);
+	return 0;
+}
+
 static cfg_opt_t *
 build_schema(void)
 {
@@ -267,7 +467,6 @@ build_schema(void)
 		CFG_STR("user", "", CFGF_NONE),
 		CFG_STR("log_facility", "mail", CFGF_NONE),
 		CFG_STR("log_level", "info", CFGF_NONE),
-		CFG_FUNC("include", cfg_include),
 		CFG_SEC("queue", queue_opts, CFGF_NONE),
 		CFG_SEC("scoring", scoring_opts, CFGF_NONE),
 		CFG_SEC("retention", retention_opts, CFGF_NONE),
@@ -346,6 +545,7 @@ conf_load(const char *path, FILE *errout)
 	size_t i;
 	int nerr = 0, rc;
 	char host[256];
+	struct linemap map;
 
 	cur_sink = &sink;
 	cfg = cfg_init(opts, CFGF_NONE);
@@ -358,20 +558,23 @@ conf_load(const char *path, FILE *errout)
 		add_bounds(cfg, areas[i]->bounds);
 
 	if (path != NULL) {
-		rc = cfg_parse(cfg, path);
-		if (rc == CFG_FILE_ERROR) {
-			if (errout != NULL)
-				fprintf(errout, "%s: cannot read: %s\n", path, strerror(errno));
-			else
-				log_err("%s: cannot read: %s", path, strerror(errno));
-			sink.count++;
-		} else if (rc == CFG_PARSE_ERROR && sink.count == 0) {
-			sink.count++;
+		char *buf = xstrdup("");
+		size_t len = 0;
+
+		memset(&map, 0, sizeof map);
+		cur_map = &map;
+		if (preprocess(path, 0, &map, &buf, &len, &sink, NULL, 0) == 0) {
+			rc = cfg_parse_buf(cfg, buf);
+			if (rc == CFG_PARSE_ERROR && sink.count == 0)
+				report_at(path, 0, "cannot parse");
 		}
+		free(buf);
 	}
 	if (sink.count == 0) {
 		/* cross-field checks run on the whole tree: no line to name */
 		cfg->line = 0;
+		if (cur_map != NULL)
+			cur_map->nlines = 0;
 		check_core(cfg, c, &nerr);
 		for (i = 0; i < BS_ARRAY_LEN(areas); i++)
 			if (areas[i]->check != NULL)
@@ -380,6 +583,10 @@ conf_load(const char *path, FILE *errout)
 	free_bounds();
 	cur_sink = NULL;
 	cur_root = NULL;
+	if (cur_map != NULL) {
+		map_free(cur_map);
+		cur_map = NULL;
+	}
 	if (sink.count > 0 || nerr > 0) {
 		cfg_free(cfg);
 		free(c);
