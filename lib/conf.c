@@ -603,6 +603,18 @@ conf_load(const char *path, FILE *errout)
 		host[sizeof host - 1] = '\0';
 		cfg_setstr(cfg, "node_name", host);
 	}
+	/* relative file names are taken from the config file's folder */
+	if (path != NULL && strchr(path, '/') != NULL) {
+		static const char *const relkeys[] = { "secret_file", "state_dir" };
+		for (i = 0; i < BS_ARRAY_LEN(relkeys); i++) {
+			const char *v = cfg_getstr(cfg, relkeys[i]);
+			if (v != NULL && v[0] != '/' && v[0] != '\0') {
+				char *full = xasprintf("%.*s/%s", (int)(strrchr(path, '/') - path), path, v);
+				cfg_setstr(cfg, relkeys[i], full);
+				free(full);
+			}
+		}
+	}
 	c->node_name = cfg_getstr(cfg, "node_name");
 	c->database = cfg_getstr(cfg, "database");
 	c->state_dir = cfg_getstr(cfg, "state_dir");
