@@ -652,9 +652,51 @@ conf_unref(struct conf *c)
 	free(c);
 }
 
+/* Modes print in octal and durations with a unit, so that the output of
+ * `config check` reads back as the same settings. */
+static void
+print_mode(cfg_opt_t *opt, unsigned int index, FILE *fp)
+{
+	fprintf(fp, "\"%04lo\"", cfg_opt_getnint(opt, index));
+}
+
+static void
+print_duration(cfg_opt_t *opt, unsigned int index, FILE *fp)
+{
+	long v = cfg_opt_getnint(opt, index);
+
+	if (v != 0 && v % 86400 == 0)
+		fprintf(fp, "%ldd", v / 86400);
+	else if (v != 0 && v % 3600 == 0)
+		fprintf(fp, "%ldh", v / 3600);
+	else if (v != 0 && v % 60 == 0)
+		fprintf(fp, "%ldm", v / 60);
+	else
+		fprintf(fp, "%lds", v);
+}
+
+static void
+set_printers(cfg_t *cfg)
+{
+	cfg_opt_t *opt;
+	unsigned i;
+
+	for (opt = cfg->opts; opt != NULL && opt->name != NULL; opt++) {
+		if (opt->type == CFGT_SEC) {
+			for (i = 0; i < cfg_opt_size(opt); i++)
+				set_printers(cfg_opt_getnsec(opt, i));
+		} else if (opt->parsecb == conf_parse_mode) {
+			cfg_opt_set_print_func(opt, print_mode);
+		} else if (opt->parsecb == conf_parse_duration) {
+			cfg_opt_set_print_func(opt, print_duration);
+		}
+	}
+}
+
 void
 conf_print(const struct conf *c, FILE *f)
 {
+	set_printers(c->cfg);
 	fprintf(f, "# effective settings%s%s\n", c->path ? " of " : " (built-in defaults)",
 	    c->path ? c->path : "");
 	cfg_print(c->cfg, f);

@@ -10,6 +10,11 @@ man=$top_builddir/man/botsentry.conf.5
 out=$("$BOTSENTRY" -c "$sample" config check 2>&1); st=$?
 ok $st "the sample conf/botsentry.conf is valid as shipped"
 
+# What config check prints is itself a valid configuration with the same settings.
+printf '%s\n' "$out" | grep -v '^botsentry:' > "$T/effective.conf"
+out2=$("$BOTSENTRY" -c "$T/effective.conf" config check 2>/dev/null | grep -v '^#')
+is "$out2" "$(printf '%s\n' "$out" | grep -v '^botsentry:' | grep -v '^#')" "config check output reads back as the same settings"
+
 # The effective settings list every key (libconfuse prints all of them).
 keys=$("$BOTSENTRY" config check --defaults 2>/dev/null | sed -n 's/^[[:space:]]*\([a-z0-9_]*\)[[:space:]]*=.*/\1/p' | sort -u)
 [ -n "$keys" ]; ok $? "config check --defaults lists the keys"
