@@ -150,7 +150,7 @@ where(cfg_t *cfg, const char **file, int *line)
 	}
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 report(const char *file, int line, const char *fmt, va_list ap)
 {
 	char msg[1024];
@@ -182,7 +182,7 @@ report_at(const char *file, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 {
 	const char *file;

@@ -18,7 +18,7 @@ void log_set_facility(int facility);
 int log_get_level(void);
 
 void log_msg(int prio, const char *fmt, ...) BS_PRINTF(2, 3);
-void log_vmsg(int prio, const char *fmt, va_list ap);
+void log_vmsg(int prio, const char *fmt, va_list ap) BS_PRINTF(2, 0);
 
 #define log_err(...)    log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)   log_msg(LOG_WARNING, __VA_ARGS__)

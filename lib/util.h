@@ -21,7 +21,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);                  /* NULL in, NULL out */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) BS_PRINTF(1, 2);
-char *xvasprintf(const char *fmt, va_list ap);
+char *xvasprintf(const char *fmt, va_list ap) BS_PRINTF(1, 0);
 
 /* Copy at most size-1 bytes and always terminate; returns strlen(src). */
 size_t bs_strlcpy(char *dst, const char *src, size_t size);
