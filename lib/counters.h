@@ -29,7 +29,12 @@ struct ctr_spec {
 	int64_t window_s[CTR_MAX_WINDOWS];  /* ascending */
 	size_t max_keys;                    /* eviction cap */
 	int64_t idle_s;                     /* a key untouched this long expires */
+	/* Added by the counters module (0 = default): slots per distinct
+	 * estimator; more slots, less error, more memory (counters.c). */
+	int distinct_slots;
 };
+
+#define CTR_DEFAULT_DISTINCT_SLOTS 96
 
 struct ctr_values {
 	double count[CTR_MAX_COUNTS][CTR_MAX_WINDOWS];
@@ -45,6 +50,9 @@ struct ctr_stats {
 
 struct ctr_table;
 
+/* NULL if the spec is out of range (windows must be ascending, 1 s..366 d;
+ * max_keys and idle_s >= 1).  Windows that are each a multiple of the one
+ * before (60/600/3600) give the most compact distinct estimators. */
 struct ctr_table *ctr_new(const struct ctr_spec *spec);
 void ctr_free(struct ctr_table *t);                /* NULL is fine */
 
@@ -60,6 +68,8 @@ int ctr_peek(struct ctr_table *t, const char *key, int64_t now_ms, struct ctr_va
 /* Drop expired keys now (the table also does this incrementally). */
 void ctr_expire(struct ctr_table *t, int64_t now_ms);
 void ctr_get_stats(struct ctr_table *t, struct ctr_stats *out);
+/* Bytes of one key's slot (without the index), for sizing. */
+size_t ctr_entry_bytes(const struct ctr_table *t);
 
 /* A good 64-bit hash of bytes (for keys and distinct items). Never 0. */
 uint64_t ctr_hash(const void *data, size_t len);

@@ -22,7 +22,10 @@ struct lease_table *lease_table_new(void);
 void lease_table_free(struct lease_table *t);      /* NULL is fine */
 
 /* Add a lease; prefix "a.b.c.d[/n]" or "v6addr[/n]".  to_ms INT64_MAX for
- * open-ended.  Returns 0, or -1 for a malformed prefix. */
+ * open-ended.  Returns 0, or -1 for a malformed prefix (or, added by the
+ * counters module, when from_ms >= to_ms).  Host bits under the prefix
+ * length are cleared; an IPv4-mapped IPv6 prefix (::ffff:a.b.c.d/n, n >= 96)
+ * is the IPv4 prefix.  A lease covers t when from_ms <= t < to_ms. */
 int lease_table_add(struct lease_table *t, const char *prefix, const char *subscriber,
     int64_t from_ms, int64_t to_ms);
 /* Finish building (sorts/indexes); call once before lookups. */
@@ -50,5 +53,12 @@ struct lease_table *lease_table_load(const struct conf *c, struct store *st,
  * Writes into buf; returns buf, or NULL if ip is not an address.
  */
 char *lease_client_key(const char *ip, int v6_prefix_len, char *buf, size_t size);
+
+/*
+ * Added by the counters module: the canonical form of a prefix
+ * ("100.64.1.10" -> "100.64.1.10/32", "2001:DB8::1/56" -> "2001:db8::/56"),
+ * for importers and the store.  Returns buf, or NULL if malformed.
+ */
+char *lease_prefix_normalize(const char *prefix, char *buf, size_t size);
 
 #endif
