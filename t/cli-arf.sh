@@ -1,0 +1,106 @@
+#!/bin/bash
+# ingest-arf on the fixture reports: attribution by Source-IP at the
+# Arrival-Date, by the Received trace when Source-IP is missing, base64
+# parts, a wrapped report, an mbox of several, unattributable reports kept,
+# duplicates counted once, broken ones named; complaints list; --dry-run.
+. "$top_srcdir/t/lib/common.sh"
+. "$top_srcdir/t/lib/cli.sh"
+F=$top_srcdir/t/fixtures/arf
+
+bs db init
+printf 'alice,alice@example.net,Alice\nbob,bob@example.net,Bob\n' >"$T/s.csv"
+bs subscribers import "$T/s.csv"
+cat >"$T/l.csv" <<'CSV'
+100.64.1.10,alice,2026-11-01,2026-12-01
+100.64.2.20,bob,2026-11-01,2026-12-01
+2001:db8:1::/48,bob,2026-11-01,
+CSV
+bs leases import --format csv "$T/l.csv"
+
+bs ingest-arf "$F/01-multipart-report.eml" --json
+is "$RC" 0 "classic report ingested"
+is "$(jq_py 'j["attributed"], j["reports"][0]["subscriber"], j["reports"][0]["attributed_by"]')" "(1, 'alice', 'source_ip')" "attributed by Source-IP"
+is "$(jq_py 'sorted(j.keys())')" "['allowlisted', 'attributed', 'dry_run', 'duplicate', 'file', 'invalid', 'messages', 'reports', 'unattributed']" "ingest JSON sections"
+is "$(jq_py 'sorted(j["reports"][0].keys())')" "['arrival', 'attributed_at', 'attributed_by', 'attributed_ip', 'error', 'event_id', 'feedback_type', 'incident_id', 'index', 'level', 'line', 'note', 'reporter', 'source_ip', 'status', 'subscriber', 'user_agent', 'warning']" "report JSON fields"
+is "$(db "SELECT source || ' ' || kind || ' ' || subscriber || ' ' || client_ip FROM events")" "fbl fbl_complaint alice 100.64.1.10" "fbl_complaint event recorded"
+like "$(db "SELECT evidence FROM events")" '"reporter":"fbl-noreply@fbl.bigmail.example"' "evidence names the reporter"
+if db "SELECT evidence FROM events" | grep -q "victim@"; then ok 1 "recipient not stored"; else ok 0 "recipient not stored"; fi
+
+bs ingest-arf "$F/01-multipart-report.eml" --json
+is "$(jq_py 'j["duplicate"], j["attributed"]')" "(1, 0)" "the same report again is a duplicate"
+is "$(db "SELECT count(*) FROM events")" 1 "and records no second event"
+
+bs ingest-arf "$F/02-no-source-ip.eml" --json
+is "$(jq_py 'j["reports"][0]["subscriber"], j["reports"][0]["attributed_by"], j["reports"][0]["attributed_ip"]')" "('alice', 'received', '100.64.1.10')" "no Source-IP: attributed through the Received trace"
+if db "SELECT * FROM fbl_complaints" | grep -q "Dear winner"; then ok 1 "body not stored"; else ok 0 "body not stored"; fi
+
+bs ingest-arf "$F/03-base64.eml" --json
+is "$(jq_py 'j["reports"][0]["subscriber"], j["reports"][0]["arrival"]')" "('alice', '2026-11-14T10:00:00Z')" "base64 parts decoded, zone applied"
+
+bs ingest-arf "$F/04-mixed-wrapper-qp.eml" --json
+is "$(jq_py 'j["reports"][0]["subscriber"], j["reports"][0]["feedback_type"]')" "('bob', 'fraud')" "wrapped report, IPv6 Source-IP in a /48 lease"
+
+bs ingest-arf "$F/05-unattributable.eml" --json
+is "$RC" 0 "unattributable report is not an error"
+is "$(jq_py 'j["unattributed"], j["reports"][0]["status"]')" "(1, 'unattributed')" "listed as unattributed"
+is "$(db "SELECT count(*) FROM fbl_complaints WHERE status='unattributed' AND source_ip='192.0.2.99'")" 1 "and kept in the complaints table"
+
+bs ingest-arf "$F/06-three.mbox"
+is "$RC" 0 "mbox of three"
+like "$OUT" "3 messages: 2 attributed, 1 unattributed, 0 duplicate, 0 invalid" "summary line"
+like "$OUT" "complaints list --unattributed" "points at the kept ones"
+
+bs complaints list --unattributed --json
+is "$(jq_py 'sorted(c["source_ip"] for c in j)')" "['192.0.2.200', '192.0.2.99']" "complaints list --unattributed"
+bs complaints list --json
+is "$(jq_py 'len(j)')" 8 "every report read is kept (5 files and an mbox of 3)"
+is "$(db "SELECT count(*) FROM events WHERE kind='fbl_complaint'")" 6 "six complaint events (all but the two unattributable)"
+is "$(db "SELECT count(DISTINCT incident_id) FROM events WHERE kind='fbl_complaint'")" 2 "in alice's and bob's incidents"
+
+# bytes that are not UTF-8 in the fields: stored, shown and given as JSON safely
+bs ingest-arf "$F/07-latin1.eml" --json
+is "$RC" 0 "Latin-1 report ingested"
+is "$(jq_py 'j["reports"][0]["subscriber"], j["reports"][0]["feedback_type"], j["reports"][0]["user_agent"]')" "('alice', 'ab_se', 'Caf?/1')" "odd bytes made safe in JSON"
+like "$(db "SELECT evidence FROM events ORDER BY id DESC LIMIT 1")" '"reporter":"fbl@latin1.example"' "evidence recorded"
+bs complaints list --json
+is "$(jq_py 'len(j)')" 9 "complaints list still valid JSON"
+bs stats --json
+is "$(jq_py 'j["complaints"]["by_status"]["attributed"]["ab_se"]')" 1 "stats JSON keys are UTF-8"
+bs incidents show "$(db "SELECT incident_id FROM events ORDER BY id DESC LIMIT 1")" --json
+is "$RC" 0 "incidents show --json with such evidence"
+
+# broken ones: named, the rest of an mbox still read
+cat "$F/06-three.mbox" >"$T/mixed.mbox"
+printf 'From x@y Mon Nov 16 10:00:00 2026\n' >>"$T/mixed.mbox"
+cat "$F/bad-no-feedback-type.eml" >>"$T/mixed.mbox"
+printf '\n' >>"$T/mixed.mbox"
+bs ingest-arf "$T/mixed.mbox" --dry-run
+is "$RC" 2 "an invalid report: exit 2"
+like "$ERR" "mixed.mbox: message 4 \(line 92\): .*missing the required Feedback-Type" "names message and line"
+like "$OUT" "4 messages: 2 attributed, 1 unattributed, 0 duplicate, 1 invalid" "the others are still read"
+for f in bad-no-boundary.eml bad-not-arf.eml bad-truncated.eml bad-dsn.eml bad-garbage.bin; do
+  bs ingest-arf "$F/$f"
+  is "$RC" 2 "$f refused"
+done
+like "$ERR" "message 1" "garbage refused with a place"
+bs ingest-arf "$T/nonexistent"
+is "$RC" 1 "missing file: exit 1"
+printf '' >"$T/empty"
+bs ingest-arf "$T/empty"
+is "$RC" 1 "empty input: nothing to do"
+
+# dry run writes nothing; stdin works
+before=$(db "SELECT count(*) FROM fbl_complaints")
+"$BOTSENTRY" -c "$CONF" -d "sqlite:$DB" ingest-arf --dry-run - <"$F/03-base64.eml" >"$T/o" 2>&1
+is "$?" 0 "ingest from stdin, dry run"
+like "$(cat "$T/o")" "dry run" "says it is a dry run"
+is "$(db "SELECT count(*) FROM fbl_complaints")" "$before" "dry run stored nothing"
+
+# allowlisted subscribers: complaint kept, no event
+bs allowlist add --subscriber bob --scope fbl_complaint --reason "test"
+sed 's/mbox-2@/mbox-2b@/' "$F/06-three.mbox" | sed -n '/^From fbl@feedback.example Mon Nov 16 09:00:02/,/^From fbl@feedback.example Mon Nov 16 09:00:03/p' | sed '$d' >"$T/bob.mbox"
+bs ingest-arf "$T/bob.mbox" --json
+is "$(jq_py 'j["allowlisted"], j["reports"][0]["event_id"]')" "(1, None)" "allowlisted: no event"
+like "$(jq_py 'j["reports"][0]["note"]')" "allowlisted by entry" "and says by which entry"
+is "$(db "SELECT count(*) FROM audit WHERE action='complaints.ingest'")" 14 "every ingestion run that read messages is audited (not dry runs)"
+done_testing
