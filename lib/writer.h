@@ -22,6 +22,7 @@ struct writer_stats {
 	uint64_t committed;
 	uint64_t dropped;        /* queue full */
 	uint64_t failed;         /* batches that failed and were retried */
+	uint64_t rejected;       /* events the database refused for good (logged) */
 	uint64_t depth;          /* now */
 	uint64_t max_depth;
 };

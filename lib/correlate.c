@@ -1,0 +1,83 @@
+/*
+ * correlate.c - incident scoring: exponential decay, levels from thresholds,
+ * and the incident state machine.  Pure functions, no I/O.
+ *
+ * Decay: an incident's score halves every half-life, so a burst of events
+ * long ago weighs less than the same burst now:
+ *	score(t1) = score(t0) * 2^(-(t1 - t0) / half_life)
+ * Times going backwards (events that arrive out of order) do not raise the
+ * score: dt < 0 is treated as 0.
+ *
+ * States:
+ *	open -> notified -> acknowledged -> resolved | false_positive
+ * Each step may be skipped forwards (the desk may acknowledge or resolve an
+ * incident that was never notified); resolved and false_positive are
+ * terminal: a later event opens a new incident.
+ */
+#include "config.h"
+#include "correlate.h"
+
+#include <math.h>
+#include <string.h>
+
+double
+correlate_decay(double score, int64_t t0_ms, int64_t t1_ms, double half_life_s)
+{
+	double dt_s;
+
+	if (t1_ms <= t0_ms || !(half_life_s > 0))
+		return score;
+	dt_s = (double)(t1_ms - t0_ms) / 1000.0;
+	return score * exp2(-dt_s / half_life_s);
+}
+
+int
+correlate_level(const struct score_settings *p, double score)
+{
+	int level = 0;
+	int i;
+
+	if (!(score > 0))
+		return 0;
+	for (i = 0; i < 3; i++)
+		if (p->level[i] > 0 && score >= p->level[i])
+			level = i + 1;
+	return level;
+}
+
+/* Rank in the life cycle; -1 for an unknown state. */
+static int
+state_rank(const char *state)
+{
+	static const char *const states[] = {
+		"open", "notified", "acknowledged", "resolved", "false_positive"
+	};
+	int i;
+
+	if (state == NULL)
+		return -1;
+	for (i = 0; i < 5; i++)
+		if (strcmp(state, states[i]) == 0)
+			return i;
+	return -1;
+}
+
+int
+correlate_state_active(const char *state)
+{
+	int r = state_rank(state);
+
+	return r >= 0 && r <= 2;
+}
+
+int
+correlate_transition_ok(const char *from, const char *to)
+{
+	int f = state_rank(from), t = state_rank(to);
+
+	if (f < 0 || t < 0)
+		return 0;
+	if (f >= 3)              /* resolved, false_positive: terminal */
+		return 0;
+	return t > f;
+}

@@ -1,0 +1,413 @@
+/*
+ * writer.c - the sensors' path into the store: a bounded queue of events and
+ * one writer thread that records them in batched transactions.
+ *
+ * The queue is a ring of struct event (evidence copied), guarded by one
+ * mutex.  writer_submit() never waits for the database: it copies the event
+ * in, or counts a drop when the ring is full (logged at most once a minute
+ * with the number dropped since the last message).
+ *
+ * The writer thread takes up to `batch` events out of the ring, and records
+ * them with store_record_events() (one transaction).  It wakes when a full
+ * batch is waiting, when the oldest queued event has waited flush_ms, or at
+ * stop.  A batch that fails (SQLITE_BUSY beyond the busy timeout, a full
+ * disk, ...) is kept and retried with exponential backoff (10 ms doubling to
+ * 5 s) until it commits: events are never thrown away after they were
+ * accepted.  The one exception is writer_stop() on a database that keeps
+ * failing: after 30 s of retries the batch and what is still queued are
+ * given up, logged with their count.  While a batch is being retried the
+ * ring keeps accepting up to its capacity, then drops.  A batch that the
+ * database refuses for good (a constraint, a bad value: retrying cannot
+ * help) is recorded one event at a time, and only the events refused on
+ * their own are given up (logged, stats.rejected), so that one poisoned
+ * event cannot stall the queue.
+ *
+ * An event is acknowledged when its batch has committed: stats.committed
+ * counts it and the result callback runs (in the writer thread, in order).
+ */
+#include "config.h"
+#include "writer.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WRITER_BACKOFF_MIN_MS 10
+#define WRITER_BACKOFF_MAX_MS 5000
+#define WRITER_STOP_GIVEUP_MS 30000
+#define WRITER_DROP_LOG_MS 60000
+
+struct writer {
+	pthread_mutex_t mu;
+	pthread_cond_t wake;         /* to the writer thread */
+	pthread_t thread;
+	int started;
+
+	struct store *st;
+	struct score_settings policy;
+	writer_result_fn fn;
+	void *ud;
+
+	struct event *ring;
+	int64_t *ring_mono;          /* when each queued event arrived */
+	size_t cap, head, count;
+	size_t batch;
+	long flush_ms;
+	int stopping;
+
+	struct writer_stats stats;
+	uint64_t drops_unlogged;
+	int64_t drop_logged_mono;
+};
+
+static void
+deadline_after(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Sleep ms unless stop is asked for; returns with mu held.  Caller holds mu. */
+static void
+nap_locked(struct writer *w, long ms)
+{
+	struct timespec ts;
+
+	deadline_after(&ts, ms);
+	while (!w->stopping)
+		if (pthread_cond_timedwait(&w->wake, &w->mu, &ts) == ETIMEDOUT)
+			break;
+}
+
+enum rec { REC_OK, REC_REJECTED, REC_GAVE_UP };
+
+/*
+ * Record evs[0..n) in one transaction, retrying transient failures (busy,
+ * locked, I/O, full disk) with backoff until they commit.  REC_REJECTED when
+ * the database refuses the batch for a reason that retrying cannot cure (a
+ * constraint, a bad value): the caller splits it.  REC_GAVE_UP only at
+ * shutdown after WRITER_STOP_GIVEUP_MS of failures.
+ */
+static enum rec
+record_retry(struct writer *w, const struct event *evs, size_t n, struct record_result *res)
+{
+	long backoff = WRITER_BACKOFF_MIN_MS;
+	struct score_settings policy;
+	int64_t first_fail = 0;
+
+	pthread_mutex_lock(&w->mu);
+	policy = w->policy;
+	pthread_mutex_unlock(&w->mu);
+	for (;;) {
+		if (store_record_events(w->st, &policy, evs, n, res) == 0)
+			return REC_OK;
+		if (!store_error_transient(w->st))
+			return REC_REJECTED;
+		pthread_mutex_lock(&w->mu);
+		w->stats.failed++;
+		if (first_fail == 0)
+			first_fail = bs_mono_ms();
+		if (w->stopping && bs_mono_ms() - first_fail > WRITER_STOP_GIVEUP_MS) {
+			log_err("writer: giving up on %zu events at shutdown after %d s of failures: %s",
+			    n, WRITER_STOP_GIVEUP_MS / 1000, store_errmsg(w->st));
+			pthread_mutex_unlock(&w->mu);
+			return REC_GAVE_UP;
+		}
+		log_warn("writer: batch of %zu events failed, retrying in %ld ms: %s",
+		    n, backoff, store_errmsg(w->st));
+		nap_locked(w, backoff);
+		if (w->stopping)
+			/* still retry, but do not sleep the full backoff */
+			backoff = WRITER_BACKOFF_MIN_MS * 10;
+		else if ((backoff *= 2) > WRITER_BACKOFF_MAX_MS)
+			backoff = WRITER_BACKOFF_MAX_MS;
+		policy = w->policy;      /* a reload may have fixed something */
+		pthread_mutex_unlock(&w->mu);
+	}
+}
+
+/*
+ * Record one batch taken from the queue; fills ok[i].  A batch the database
+ * rejects is recorded one event at a time, so that one bad event (which
+ * would fail every retry) costs only itself: it is logged and counted in
+ * stats.rejected.  Returns -1 when it gave up at shutdown.
+ */
+static int
+record_batch(struct writer *w, const struct event *batch, size_t n, struct record_result *res,
+    char *ok)
+{
+	enum rec r;
+	size_t i;
+
+	r = record_retry(w, batch, n, res);
+	if (r == REC_GAVE_UP)
+		return -1;
+	memset(ok, r == REC_OK, n);
+	if (r == REC_OK)
+		return 0;
+	log_warn("writer: the database refused a batch of %zu events (%s); recording them one by one",
+	    n, store_errmsg(w->st));
+	for (i = 0; i < n; i++) {
+		r = record_retry(w, &batch[i], 1, &res[i]);
+		if (r == REC_GAVE_UP)
+			return -1;
+		if (r == REC_OK) {
+			ok[i] = 1;
+			continue;
+		}
+		{
+			const struct event *e = &batch[i];
+			char *sub = bs_sanitize(e->subscriber, strlen(e->subscriber), 80);
+			char *src = bs_sanitize(e->source, strlen(e->source), 20);
+			char *kind = bs_sanitize(e->kind, strlen(e->kind), 40);
+			char *why = bs_sanitize(store_errmsg(w->st), strlen(store_errmsg(w->st)), 300);
+
+			log_err("writer: event rejected subscriber=\"%s\" source=\"%s\" kind=\"%s\" ts=%lld: %s",
+			    sub, src, kind, (long long)e->ts_ms, why);
+			free(sub);
+			free(src);
+			free(kind);
+			free(why);
+		}
+		pthread_mutex_lock(&w->mu);
+		w->stats.rejected++;
+		pthread_mutex_unlock(&w->mu);
+	}
+	return 0;
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct event *batch = xcalloc(w->batch, sizeof *batch);
+	struct record_result *res = xcalloc(w->batch, sizeof *res);
+	char *ok = xcalloc(w->batch, 1);
+	size_t n, i, good;
+	int gave_up;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		/* wait for a full batch, the flush deadline, or stop */
+		while (!w->stopping && w->count < w->batch) {
+			struct timespec ts;
+			long waited;
+
+			if (w->count == 0) {
+				pthread_cond_wait(&w->wake, &w->mu);
+				continue;
+			}
+			waited = (long)(bs_mono_ms() - w->ring_mono[w->head]);
+			if (waited >= w->flush_ms)
+				break;
+			deadline_after(&ts, w->flush_ms - waited);
+			pthread_cond_timedwait(&w->wake, &w->mu, &ts);
+		}
+		if (w->count == 0 && w->stopping)
+			break;
+		n = w->count < w->batch ? w->count : w->batch;
+		for (i = 0; i < n; i++) {
+			batch[i] = w->ring[w->head];
+			memset(&w->ring[w->head], 0, sizeof w->ring[w->head]);
+			w->head = (w->head + 1) % w->cap;
+		}
+		w->count -= n;
+		w->stats.depth = w->count;
+		pthread_mutex_unlock(&w->mu);
+
+		gave_up = record_batch(w, batch, n, res, ok) != 0;
+		if (!gave_up) {
+			for (good = 0, i = 0; i < n; i++)
+				good += ok[i] != 0;
+			pthread_mutex_lock(&w->mu);
+			w->stats.committed += good;
+			pthread_mutex_unlock(&w->mu);
+			if (w->fn != NULL)
+				for (i = 0; i < n; i++)
+					if (ok[i])
+						w->fn(w->ud, &batch[i], &res[i]);
+		}
+		for (i = 0; i < n; i++)
+			event_clear(&batch[i]);
+		pthread_mutex_lock(&w->mu);
+		if (gave_up) {
+			/* shutdown on a dead database: count what is left, stop */
+			log_err("writer: %zu events of the last batch and %zu queued events not recorded",
+			    n, w->count);
+			while (w->count > 0) {
+				event_clear(&w->ring[w->head]);
+				w->head = (w->head + 1) % w->cap;
+				w->count--;
+			}
+			w->stats.depth = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	free(batch);
+	free(res);
+	free(ok);
+	return NULL;
+}
+
+struct writer *
+writer_start(const char *uri, const struct score_settings *policy,
+    long capacity, long batch, long flush_ms, writer_result_fn fn, void *ud,
+    char *err, size_t errlen)
+{
+	struct writer *w;
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int v, latest, rc;
+
+	if (capacity < 1 || batch < 1 || flush_ms < 1) {
+		snprintf(err, errlen, "writer: capacity, batch and flush interval must be positive");
+		return NULL;
+	}
+	w = xcalloc(1, sizeof *w);
+	if ((w->st = store_open(uri, err, errlen)) == NULL) {
+		free(w);
+		return NULL;
+	}
+	v = store_schema_version(w->st);
+	latest = store_schema_latest(w->st);
+	if (v != latest) {
+		if (v < 0)
+			snprintf(err, errlen, "%s", store_errmsg(w->st));
+		else if (v == 0)
+			snprintf(err, errlen, "%s: database not initialised: run botsentry db init", uri);
+		else
+			snprintf(err, errlen, "%s: schema version %d, this build needs %d: run botsentry db migrate",
+			    uri, v, latest);
+		store_close(w->st);
+		free(w);
+		return NULL;
+	}
+	w->policy = *policy;
+	w->fn = fn;
+	w->ud = ud;
+	w->cap = (size_t)capacity;
+	w->batch = (size_t)batch;
+	w->flush_ms = flush_ms;
+	w->ring = xcalloc(w->cap, sizeof *w->ring);
+	w->ring_mono = xcalloc(w->cap, sizeof *w->ring_mono);
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	w->drop_logged_mono = bs_mono_ms() - WRITER_DROP_LOG_MS;
+	/* The thread starts with every signal blocked, so that signals go to
+	 * the program's own threads (a sigwait thread, the main loop). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&w->thread, NULL, writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "writer: cannot start thread: %s", strerror(rc));
+		pthread_cond_destroy(&w->wake);
+		pthread_mutex_destroy(&w->mu);
+		store_close(w->st);
+		free(w->ring);
+		free(w->ring_mono);
+		free(w);
+		return NULL;
+	}
+	w->started = 1;
+	return w;
+}
+
+int
+writer_submit(struct writer *w, const struct event *ev)
+{
+	size_t slot;
+	int64_t now;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->count >= w->cap || w->stopping) {
+		w->stats.dropped++;
+		w->drops_unlogged++;
+		now = bs_mono_ms();
+		if (now - w->drop_logged_mono >= WRITER_DROP_LOG_MS) {
+			log_warn("writer: queue full (capacity %zu), dropped=%llu since last report, total dropped=%llu",
+			    w->cap, (unsigned long long)w->drops_unlogged,
+			    (unsigned long long)w->stats.dropped);
+			w->drops_unlogged = 0;
+			w->drop_logged_mono = now;
+		}
+		pthread_mutex_unlock(&w->mu);
+		return -1;
+	}
+	slot = (w->head + w->count) % w->cap;
+	event_copy(&w->ring[slot], ev);
+	w->ring_mono[slot] = bs_mono_ms();
+	w->count++;
+	w->stats.submitted++;
+	w->stats.depth = w->count;
+	if (w->count > w->stats.max_depth)
+		w->stats.max_depth = w->count;
+	if (w->count == 1 || w->count == w->batch)
+		pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+void
+writer_set_policy(struct writer *w, const struct score_settings *policy)
+{
+	pthread_mutex_lock(&w->mu);
+	w->policy = *policy;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+writer_get_stats(struct writer *w, struct writer_stats *out)
+{
+	pthread_mutex_lock(&w->mu);
+	*out = w->stats;
+	out->depth = w->count;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void
+writer_stop(struct writer *w)
+{
+	struct writer_stats s;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stopping = 1;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->mu);
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	s = w->stats;
+	log_notice("writer: stopped submitted=%llu committed=%llu dropped=%llu rejected=%llu failed_batches=%llu max_depth=%llu",
+	    (unsigned long long)s.submitted, (unsigned long long)s.committed,
+	    (unsigned long long)s.dropped, (unsigned long long)s.rejected,
+	    (unsigned long long)s.failed,
+	    (unsigned long long)s.max_depth);
+	while (w->count > 0) {
+		event_clear(&w->ring[w->head]);
+		w->head = (w->head + 1) % w->cap;
+		w->count--;
+	}
+	free(w->ring);
+	free(w->ring_mono);
+	store_close(w->st);
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
