@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #define TCP_FIN 0x01
@@ -35,6 +36,7 @@
 enum { C_ATTEMPTS = 0, C_FAILED, C_SMARTHOST, C_N };
 
 struct pending {
+	uint64_t hash;           /* of the 5-tuple (tuple_hash) */
 	struct df_addr src, dst;
 	uint16_t sport, dport;
 	uint8_t input;
@@ -77,8 +79,44 @@ struct df {
 	uint8_t input_replies[DF_MAX_INPUTS];
 	int n_inputs;
 
+	uint64_t seed;           /* per detector: hostile traffic cannot aim at our buckets */
 	struct df_stats st;
 };
+
+/* ------------------------------------------------------------ hashing */
+
+static inline uint64_t
+mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static inline uint64_t
+load64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+/* A fast, unkeyed hash of an address for our own tables (the pending
+ * index and the firing state); the counters hash their keys themselves. */
+static inline uint64_t
+addr_mix(const struct df_addr *a, uint64_t seed)
+{
+	uint64_t h = seed ^ a->family;
+
+	h = mix64(h ^ load64(a->a));
+	if (a->family == 6)
+		h = mix64(h ^ load64(a->a + 8));
+	return h;
+}
 
 /* ------------------------------------------------------------ addresses */
 
@@ -281,12 +319,15 @@ df_new(const struct df_settings *s, df_hit_fn fn, void *ud)
 	d->ctr_window_ms = s->window_ms;
 	d->ctr_max_keys = s->max_sources;
 	d->ctr_idle_ms = s->idle_ms;
-	d->ring_cap = pow2_at_least(s->max_pending < 16 ? 16 : s->max_pending);
+	d->ring_cap = pow2_at_least(s->max_pending < 16 ? 16 : s->max_pending > (1u << 23) ? (1u << 23)
+	    : s->max_pending);
 	d->ring = xcalloc(d->ring_cap, sizeof *d->ring);
 	d->index_cap = d->ring_cap * 2;
 	d->index = xcalloc(d->index_cap, sizeof *d->index);
 	size_state(d);
 	d->now_ms = INT64_MIN;
+	if (getrandom(&d->seed, sizeof d->seed, GRND_NONBLOCK) != (ssize_t)sizeof d->seed)
+		d->seed = (uint64_t)bs_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)d;
 	return d;
 }
 
@@ -481,8 +522,16 @@ count_resolved(struct df *d, const struct pending *p, enum df_outcome oc)
 	warm -= DF_SAMPLE_MAX;
 	if (warm < 1)
 		warm = 1;
-	kh = ctr_hash(kt, strlen(kt));
-	fs = state_find(d, kh, attempts >= (double)warm || dests >= (double)warm, now);
+	/* far below the thresholds there is no firing state to keep: skip
+	 * the (cache-missing) look-up.  Counts rise one at a time, so a source
+	 * on its way up passes through [warm, threshold), where its state is
+	 * created or re-armed. */
+	if (attempts < (double)warm && dests < (double)warm)
+		return;
+	kh = addr_mix(&k, d->seed ^ 0x2545f4914f6cdd1dULL);
+	if (kh == 0)
+		kh = 1;
+	fs = state_find(d, kh, 1, now);
 	if (fs == NULL)
 		return;
 	fs->last_seen_ms = now;
@@ -543,40 +592,51 @@ count_resolved(struct df *d, const struct pending *p, enum df_outcome oc)
 /* ------------------------------------------------------------ pending attempts */
 
 static uint64_t
-tuple_hash(const struct df_addr *src, const struct df_addr *dst, uint16_t sport, uint16_t dport)
+tuple_hash(const struct df *d, const struct df_addr *src, const struct df_addr *dst,
+    uint16_t sport, uint16_t dport)
 {
-	uint8_t b[2 * sizeof(struct df_addr) + 4];
+	uint64_t h = addr_mix(src, d->seed);
 
-	memcpy(b, src, sizeof *src);
-	memcpy(b + sizeof *src, dst, sizeof *dst);
-	b[2 * sizeof *src] = (uint8_t)(sport >> 8);
-	b[2 * sizeof *src + 1] = (uint8_t)sport;
-	b[2 * sizeof *src + 2] = (uint8_t)(dport >> 8);
-	b[2 * sizeof *src + 3] = (uint8_t)dport;
-	return ctr_hash(b, sizeof b);
+	h = addr_mix(dst, h);
+	h = mix64(h ^ ((uint64_t)sport << 16) ^ dport);
+	return h ? h : 1;
 }
+
+#define IDX_POS_BITS 24
+#define IDX_POS_MASK ((1u << IDX_POS_BITS) - 1)
+#define IDX_TAG(h) ((uint32_t)((h) >> 56) << IDX_POS_BITS)
 
 static struct pending *
 ring_at(struct df *d, uint32_t slotval)
 {
-	return &d->ring[(slotval - 1) & (d->ring_cap - 1)];
+	return &d->ring[((slotval & IDX_POS_MASK) - 1) & (d->ring_cap - 1)];
 }
 
 /* Index slot holding the pending attempt for this tuple, or -1. */
 static long
-index_find(struct df *d, const struct df_addr *src, const struct df_addr *dst,
+index_find_h(struct df *d, uint64_t h, const struct df_addr *src, const struct df_addr *dst,
     uint16_t sport, uint16_t dport)
 {
-	size_t mask = d->index_cap - 1, i = tuple_hash(src, dst, sport, dport) & mask;
+	size_t mask = d->index_cap - 1, i = h & mask;
+	uint32_t tag = IDX_TAG(h);
 
 	while (d->index[i] != 0) {
-		struct pending *p = ring_at(d, d->index[i]);
-		if (p->live && p->sport == sport && p->dport == dport && addr_eq(&p->src, src)
-		    && addr_eq(&p->dst, dst))
-			return (long)i;
+		if ((d->index[i] & ~IDX_POS_MASK) == tag) {
+			struct pending *p = ring_at(d, d->index[i]);
+			if (p->hash == h && p->sport == sport && p->dport == dport && addr_eq(&p->src, src)
+			    && addr_eq(&p->dst, dst))
+				return (long)i;
+		}
 		i = (i + 1) & mask;
 	}
 	return -1;
+}
+
+static long
+index_find(struct df *d, const struct df_addr *src, const struct df_addr *dst,
+    uint16_t sport, uint16_t dport)
+{
+	return index_find_h(d, tuple_hash(d, src, dst, sport, dport), src, dst, sport, dport);
 }
 
 /* Remove index slot i, shifting later entries of the cluster back. */
@@ -594,7 +654,7 @@ index_delete(struct df *d, size_t i)
 		if (d->index[j] == 0)
 			return;
 		p = ring_at(d, d->index[j]);
-		home = tuple_hash(&p->src, &p->dst, p->sport, p->dport) & mask;
+		home = p->hash & mask;
 		/* move j into the hole i when its home is not in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
 			d->index[i] = d->index[j];
@@ -620,13 +680,18 @@ resolve_slot(struct df *d, long slot, enum df_outcome oc)
 static void
 resolve_head(struct df *d, enum df_outcome oc)
 {
-	struct pending *p = &d->ring[d->head & (d->ring_cap - 1)];
-	long slot = index_find(d, &p->src, &p->dst, p->sport, p->dport);
+	uint32_t pos = (uint32_t)(d->head & (d->ring_cap - 1));
+	struct pending *p = &d->ring[pos];
+	size_t mask = d->index_cap - 1, i = p->hash & mask;
 
-	if (slot >= 0)
-		resolve_slot(d, slot, oc);
-	else
-		p->live = 0;
+	while (d->index[i] != 0) {
+		if ((d->index[i] & IDX_POS_MASK) == pos + 1) {
+			resolve_slot(d, (long)i, oc);
+			return;
+		}
+		i = (i + 1) & mask;
+	}
+	p->live = 0;
 }
 
 static enum df_outcome
@@ -673,7 +738,9 @@ pending_add(struct df *d, const struct df_addr *src, const struct df_addr *dst,
 	size_t mask = d->index_cap - 1, i;
 	int64_t base;
 
-	if (index_find(d, src, dst, sport, dport) >= 0) {
+	uint64_t h = tuple_hash(d, src, dst, sport, dport);
+
+	if (d->st.pending > 0 && index_find_h(d, h, src, dst, sport, dport) >= 0) {
 		d->st.retransmits++;
 		return;
 	}
@@ -688,6 +755,7 @@ pending_add(struct df *d, const struct df_addr *src, const struct df_addr *dst,
 	}
 	p = &d->ring[d->tail & (d->ring_cap - 1)];
 	memset(p, 0, sizeof *p);
+	p->hash = h;
 	p->src = *src;
 	p->dst = *dst;
 	p->sport = sport;
@@ -699,10 +767,10 @@ pending_add(struct df *d, const struct df_addr *src, const struct df_addr *dst,
 	/* deadlines must grow along the ring: count from the watermark */
 	base = ts > d->now_ms ? ts : d->now_ms;
 	p->deadline_ms = base + d->set.syn_timeout_ms;
-	i = tuple_hash(src, dst, sport, dport) & mask;
+	i = h & mask;
 	while (d->index[i] != 0)
 		i = (i + 1) & mask;
-	d->index[i] = (uint32_t)((d->tail & (d->ring_cap - 1)) + 1);
+	d->index[i] = IDX_TAG(h) | (uint32_t)((d->tail & (d->ring_cap - 1)) + 1);
 	d->tail++;
 	d->st.pending++;
 }
