@@ -103,7 +103,7 @@ baseline(struct store *st, const struct event *evs, long n)
 int
 main(int argc, char **argv)
 {
-	static const struct score_settings pol = { 3600.0, { 10.0, 30.0, 60.0 }, "throttle" };
+	static const struct score_settings pol = { .half_life_s = 3600.0, .level = { 10.0, 30.0, 60.0 }, .mitigation = "throttle" };
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	long n = 200000, subs = 10000, batch = 500, i;
 	struct writer_stats ws;

@@ -75,6 +75,8 @@ static cfg_opt_t scoring_opts[] = {
 	CFG_FLOAT("level2", 30.0, CFGF_NONE),
 	CFG_FLOAT("level3", 60.0, CFGF_NONE),
 	CFG_STR("mitigation", "throttle", CFGF_NONE),
+	CFG_STR_LIST("volume_kinds", "{rate,fanout}", CFGF_NONE),
+	CFG_INT("volume_max_level", 1, CFGF_NONE),
 	CFG_END()
 };
 
@@ -103,11 +105,13 @@ static const struct conf_bound core_bounds[] = {
 	{ "retention|events", 86400, 10L * 365 * 86400 },
 	{ "retention|incidents", 86400, 10L * 365 * 86400 },
 	{ "leases|ipv6_prefix_len", 32, 128 },
+	{ "scoring|volume_max_level", 0, 3 },
 	{ NULL, 0, 0 }
 };
 
 static const struct conf_area *const areas[] = {
 	&conf_area_milter, &conf_area_flow, &conf_area_logwatch, &conf_area_notify,
+	&conf_area_counters,
 };
 
 /* Error counting: libconfuse calls our error function with the tree whose
@@ -628,6 +632,13 @@ conf_load(const char *path, FILE *errout)
 	c->score.level[1] = cfg_getfloat(cfg, "scoring|level2");
 	c->score.level[2] = cfg_getfloat(cfg, "scoring|level3");
 	bs_strlcpy(c->score.mitigation, cfg_getstr(cfg, "scoring|mitigation"), sizeof c->score.mitigation);
+	c->score.volume_max_level = (int)cfg_getint(cfg, "scoring|volume_max_level");
+	c->score.volume_kinds[0] = '\0';
+	for (i = 0; i < cfg_size(cfg, "scoring|volume_kinds"); i++) {
+		size_t used = strlen(c->score.volume_kinds);
+		snprintf(c->score.volume_kinds + used, sizeof c->score.volume_kinds - used, "%s%s",
+		    used ? "," : "", cfg_getnstr(cfg, "scoring|volume_kinds", (unsigned)i));
+	}
 	c->retention_events_s = cfg_getint(cfg, "retention|events");
 	c->retention_incidents_s = cfg_getint(cfg, "retention|incidents");
 	c->ipv6_prefix_len = cfg_getint(cfg, "leases|ipv6_prefix_len");

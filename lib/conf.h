@@ -35,6 +35,11 @@ struct score_settings {
 	double half_life_s;     /* decay of event scores in an incident */
 	double level[3];        /* score thresholds for levels 1, 2, 3 */
 	char mitigation[16];    /* action set at level 3: monitor|throttle|quarantine|reject */
+	/* Corroboration: an incident whose events are all of these kinds
+	 * (comma-separated, e.g. "rate,fanout": volume alone) stays at or below
+	 * volume_max_level until an event of another kind arrives. */
+	char volume_kinds[256];
+	int volume_max_level;   /* 0..3; 3 turns the rule off */
 };
 
 struct conf {
@@ -88,6 +93,7 @@ extern const struct conf_area conf_area_milter;
 extern const struct conf_area conf_area_flow;
 extern const struct conf_area conf_area_logwatch;
 extern const struct conf_area conf_area_notify;
+extern const struct conf_area conf_area_counters;
 
 /* Default config file path (sysconfdir/botsentry/botsentry.conf). */
 const char *conf_default_path(void);

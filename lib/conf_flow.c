@@ -33,7 +33,7 @@ static cfg_opt_t flow_opts[] = {
 	CFG_STR_LIST("smarthosts", "{}", CFGF_NONE),
 	/* thresholds and weights (reload: yes) */
 	CFG_DURATION("window", 600),
-	CFG_INT("min_attempts", 20, CFGF_NONE),
+	CFG_INT("min_attempts", 10, CFGF_NONE),
 	CFG_INT("min_destinations", 10, CFGF_NONE),
 	CFG_FLOAT("weight_base", 10.0, CFGF_NONE),
 	CFG_FLOAT("weight_volume", 5.0, CFGF_NONE),

@@ -49,6 +49,7 @@ static cfg_opt_t helo_opts[] = {
 	CFG_FLOAT("score_bare_ip", 5.0, CFGF_NONE),
 	CFG_FLOAT("score_literal_other", 10.0, CFGF_NONE),
 	CFG_FLOAT("score_literal_ok", 0.0, CFGF_NONE),
+	CFG_FLOAT("score_literal_private", 0.0, CFGF_NONE),
 	CFG_FLOAT("score_invalid", 5.0, CFGF_NONE),
 	CFG_FLOAT("score_single_label", 0.0, CFGF_NONE),
 	CFG_FLOAT("score_own_host", 15.0, CFGF_NONE),

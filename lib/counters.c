@@ -128,6 +128,9 @@ struct ctr_table {
 	double *lc;                          /* estimate for k hit slots, 0..m */
 	struct stripe *stripes;
 	size_t nkeys;                        /* all stripes; atomic */
+	/* shared counters (counters_redis.c); NULL: local only */
+	struct ctr_remote *remote;
+	const struct ctr_remote_ops *remote_ops;
 };
 
 /* ---------------------------------------------------------------- hash */
@@ -443,6 +446,8 @@ ctr_free(struct ctr_table *t)
 
 	if (t == NULL)
 		return;
+	if (t->remote != NULL)
+		t->remote_ops->free(t->remote);
 	for (i = 0; i < t->nstripes; i++) {
 		struct stripe *s = &t->stripes[i];
 		for (c = 0; c < s->nchunks; c++)
@@ -775,6 +780,36 @@ ctr_update(struct ctr_table *t, const char *key, int64_t now_ms,
 	if (out != NULL)
 		values(t, e, now_ms, out);
 	pthread_mutex_unlock(&s->mu);
+	/* The local values above are the fallback when the shared store fails. */
+	if (t->remote != NULL) {
+		struct ctr_values rv;
+
+		if (t->remote_ops->update(t->remote, key, now_ms, inc, dh, &rv) == 0 && out != NULL)
+			*out = rv;
+	}
+}
+
+void
+ctr_set_remote(struct ctr_table *t, struct ctr_remote *r, const struct ctr_remote_ops *ops)
+{
+	t->remote = r;
+	t->remote_ops = ops;
+}
+
+struct ctr_remote *
+ctr_get_remote(const struct ctr_table *t)
+{
+	return t->remote;
+}
+
+int
+ctr_redis_get_stats(struct ctr_table *t, struct ctr_redis_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (t == NULL || t->remote == NULL || t->remote_ops->stats == NULL)
+		return -1;
+	t->remote_ops->stats(t->remote, out);
+	return 0;
 }
 
 int

@@ -71,6 +71,43 @@ void ctr_get_stats(struct ctr_table *t, struct ctr_stats *out);
 /* Bytes of one key's slot (without the index), for sizing. */
 size_t ctr_entry_bytes(const struct ctr_table *t);
 
+/*
+ * Shared counters (issue 8).  A table may carry a remote backend: then
+ * ctr_update updates the local table as always (the fallback) and the
+ * remote one, and returns the remote values when it answered (update
+ * returns 0), the local ones otherwise.  ctr_peek, ctr_expire and
+ * ctr_get_stats stay local.  ctr_free frees the remote backend too.
+ */
+struct ctr_remote;
+struct ctr_redis_stats {
+	uint64_t updates;        /* answered by Redis */
+	uint64_t fallbacks;      /* answered locally because Redis did not */
+	uint64_t errors;         /* failed round trips (each starts a fallback period) */
+	uint64_t reconnects;
+	int connected;           /* at the moment */
+};
+struct ctr_remote_ops {
+	int (*update)(struct ctr_remote *r, const char *key, int64_t now_ms,
+	    const uint32_t *inc, const uint64_t *dh, struct ctr_values *out);
+	void (*free)(struct ctr_remote *r);
+	void (*stats)(struct ctr_remote *r, struct ctr_redis_stats *out);
+};
+void ctr_set_remote(struct ctr_table *t, struct ctr_remote *r, const struct ctr_remote_ops *ops);
+struct ctr_remote *ctr_get_remote(const struct ctr_table *t);
+
+/* Redis (lib/counters_redis.c; configure --with-redis).  url is
+ * "redis://HOST[:PORT]" or "unix:PATH"; keys are "PREFIX:..." (tables that
+ * share a prefix share counts); timeout_ms bounds connecting and every
+ * command (the milter's hot path: keep it small).  When Redis does not
+ * answer the table falls back to its local counters, logs it once, and
+ * tries to reconnect every retry_s seconds.  NULL with a message in err for
+ * a bad spec or URL (an unreachable server is not an error: it starts in
+ * fallback), or when the build has no Redis support (counters_redis_none.c). */
+struct ctr_table *ctr_new_redis(const struct ctr_spec *spec, const char *url, const char *prefix,
+    int timeout_ms, char *err, size_t errlen);
+/* The remote backend's statistics: 0, or -1 when the table has none. */
+int ctr_redis_get_stats(struct ctr_table *t, struct ctr_redis_stats *out);
+
 /* A good 64-bit hash of bytes (for keys and distinct items). Never 0. */
 uint64_t ctr_hash(const void *data, size_t len);
 static inline uint64_t ctr_hash_str(const char *s);

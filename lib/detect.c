@@ -675,10 +675,14 @@ det_fire_rearm(struct det_fire *f, const char *subscriber, const char *kind, con
 
 	if (!maybe_has(f, key))
 		return;
+	/* Forget the doubling baseline but keep the time of the last firing:
+	 * a steady sender hovering around a limit would otherwise fire on
+	 * every crossing (the replay measured ~80 events a day for one
+	 * newsletter sender); now it fires at most once per refire period. */
 	pthread_mutex_lock(&f->mu);
 	e = find(f, key);
 	if (e != NULL && !e->is_sample)
-		remove_entry(f, e);
+		e->value = 0;
 	pthread_mutex_unlock(&f->mu);
 }
 

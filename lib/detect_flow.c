@@ -236,7 +236,7 @@ df_settings_default(struct df_settings *s)
 {
 	memset(s, 0, sizeof *s);
 	s->window_ms = 600 * 1000;
-	s->min_attempts = 20;
+	s->min_attempts = 10;
 	s->min_destinations = 10;
 	s->weight_base = 10;
 	s->weight_volume = 5;

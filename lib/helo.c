@@ -16,7 +16,7 @@
 
 static const char *const class_names[HELO_N_CLASSES] = {
 	"ok", "empty", "too_long", "control", "bare_ip", "literal_other", "literal_ok",
-	"invalid", "single_label", "own_host", "own_domain", "provider",
+	"invalid", "single_label", "own_host", "own_domain", "provider", "literal_private",
 };
 
 const char *
@@ -117,6 +117,23 @@ parse_ip(const char *s, int v6only, unsigned char out[16])
 	return 0;
 }
 
+/* Is a (16 bytes, v4 mapped) a private, shared (CGNAT), loopback or
+ * link-local address: one a client behind NAT would name itself by? */
+static int
+private_addr(const unsigned char a[16])
+{
+	static const unsigned char v4map[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+
+	if (memcmp(a, v4map, 12) == 0) {
+		const unsigned char *b = a + 12;
+		return b[0] == 10 || b[0] == 127 || (b[0] == 172 && (b[1] & 0xf0) == 16)
+		    || (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254)
+		    || (b[0] == 100 && (b[1] & 0xc0) == 64);
+	}
+	return (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+	    || (memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0);
+}
+
 /* Does the literal "[...]" (without brackets, in buf) equal the client? */
 static enum helo_class
 classify_literal(const char *in, size_t len, const char *client_ip)
@@ -135,9 +152,9 @@ classify_literal(const char *in, size_t len, const char *client_ip)
 		fam = parse_ip(buf, 0, a) == 4 ? 4 : 0;   /* RFC 5321: v6 needs the tag */
 	if (fam == 0)
 		return HELO_INVALID;
-	if (client_ip == NULL || parse_ip(client_ip, 0, c) == 0)
-		return HELO_LITERAL_OTHER;
-	return memcmp(a, c, 16) == 0 ? HELO_LITERAL_OK : HELO_LITERAL_OTHER;
+	if (client_ip != NULL && parse_ip(client_ip, 0, c) != 0 && memcmp(a, c, 16) == 0)
+		return HELO_LITERAL_OK;
+	return private_addr(a) ? HELO_LITERAL_PRIVATE : HELO_LITERAL_OTHER;
 }
 
 enum helo_class

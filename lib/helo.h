@@ -22,12 +22,14 @@ enum helo_class {
 	HELO_OWN_HOST,          /* one of the smarthost's own names */
 	HELO_OWN_DOMAIN,        /* inside one of the ISP's own domains */
 	HELO_PROVIDER,          /* a well-known provider's domain (gmail.com, ...) */
+	HELO_LITERAL_PRIVATE,   /* [10.x], [192.168.x], [fd00::...]: a client behind NAT
+	                         * naming its LAN address, as Thunderbird and K-9 do */
 	HELO_N_CLASSES
 };
 
 /* Stable lower-case names: "ok", "empty", "too_long", "control", "bare_ip",
  * "literal_other", "literal_ok", "invalid", "single_label", "own_host",
- * "own_domain", "provider". */
+ * "own_domain", "provider", "literal_private". */
 const char *helo_class_name(enum helo_class c);
 /* -1 if unknown. */
 int helo_class_from_name(const char *name);

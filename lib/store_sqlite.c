@@ -31,7 +31,7 @@
 int
 sq_err(struct store *st, const char *what)
 {
-	snprintf(st->err, sizeof st->err, "%s: %s: %s", st->path, what,
+	snprintf(st->err, sizeof st->err, "%s: %s: %s", SQ(st)->path, what,
 	    st->db != NULL ? sqlite3_errmsg(st->db) : "no database");
 	st->err_rc = st->db != NULL ? sqlite3_extended_errcode(st->db) : SQLITE_CANTOPEN;
 	return STORE_ERR;
@@ -43,7 +43,7 @@ sq_errf(struct store *st, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	n = snprintf(st->err, sizeof st->err, "%s: ", st->path);
+	n = snprintf(st->err, sizeof st->err, "%s: ", SQ(st)->path);
 	if (n < 0 || (size_t)n >= sizeof st->err)
 		n = 0;
 	va_start(ap, fmt);
@@ -54,7 +54,7 @@ sq_errf(struct store *st, const char *fmt, ...)
 }
 
 int
-store_error_transient(const struct store *st)
+sqlite_error_transient(const struct store *st)
 {
 	if (st == NULL)
 		return 0;
@@ -71,14 +71,6 @@ store_error_transient(const struct store *st)
 	default:
 		return 0;
 	}
-}
-
-const char *
-store_errmsg(const struct store *st)
-{
-	if (st == NULL)
-		return "no store";
-	return st->err[0] != '\0' ? st->err : "no error";
 }
 
 /* ---------------------------------------------------------------- statement cache */
@@ -98,28 +90,42 @@ cache_put(struct store *st, const char *sql, sqlite3_stmt *stmt)
 {
 	size_t i;
 
-	if ((st->cache_used + 1) * 2 > st->cache_size) {
-		struct sq_cache_slot *old = st->cache;
-		size_t oldsize = st->cache_size, j;
+	if ((SQ(st)->cache_used + 1) * 2 > SQ(st)->cache_size) {
+		struct sq_cache_slot *old = SQ(st)->cache;
+		size_t oldsize = SQ(st)->cache_size, j;
 
-		st->cache_size = oldsize ? oldsize * 2 : 64;
-		st->cache = xcalloc(st->cache_size, sizeof *st->cache);
+		SQ(st)->cache_size = oldsize ? oldsize * 2 : 64;
+		SQ(st)->cache = xcalloc(SQ(st)->cache_size, sizeof *SQ(st)->cache);
 		for (j = 0; j < oldsize; j++) {
 			if (old[j].sql == NULL)
 				continue;
-			i = cache_hash(old[j].sql, st->cache_size);
-			while (st->cache[i].sql != NULL)
-				i = (i + 1) & (st->cache_size - 1);
-			st->cache[i] = old[j];
+			i = cache_hash(old[j].sql, SQ(st)->cache_size);
+			while (SQ(st)->cache[i].sql != NULL)
+				i = (i + 1) & (SQ(st)->cache_size - 1);
+			SQ(st)->cache[i] = old[j];
 		}
 		free(old);
 	}
-	i = cache_hash(sql, st->cache_size);
-	while (st->cache[i].sql != NULL)
-		i = (i + 1) & (st->cache_size - 1);
-	st->cache[i].sql = sql;
-	st->cache[i].stmt = stmt;
-	st->cache_used++;
+	i = cache_hash(sql, SQ(st)->cache_size);
+	while (SQ(st)->cache[i].sql != NULL)
+		i = (i + 1) & (SQ(st)->cache_size - 1);
+	SQ(st)->cache[i].sql = sql;
+	SQ(st)->cache[i].stmt = stmt;
+	SQ(st)->cache_used++;
+}
+
+/* The notifyd functions (store_sqlite_notify.c) are called directly, not
+ * through store_ops: refuse a handle of another backend here rather than
+ * reading it as a SQLite one. */
+static int
+not_sqlite(struct store *st)
+{
+	if (st->ops == &store_sqlite_ops)
+		return 0;
+	snprintf(st->err, sizeof st->err, "%s: this operation is not supported on %s yet",
+	    st->uri != NULL ? st->uri : "store", st->ops->name);
+	st->err_rc = SQLITE_MISUSE;
+	return 1;
 }
 
 sqlite3_stmt *
@@ -128,16 +134,19 @@ sq_prep(struct store *st, const char *sql)
 	sqlite3_stmt *s = NULL;
 	size_t i;
 
-	if (st->cache_size > 0) {
-		i = cache_hash(sql, st->cache_size);
-		while (st->cache[i].sql != NULL) {
-			if (st->cache[i].sql == sql) {
-				s = st->cache[i].stmt;
+	if (not_sqlite(st))
+		return NULL;
+
+	if (SQ(st)->cache_size > 0) {
+		i = cache_hash(sql, SQ(st)->cache_size);
+		while (SQ(st)->cache[i].sql != NULL) {
+			if (SQ(st)->cache[i].sql == sql) {
+				s = SQ(st)->cache[i].stmt;
 				sqlite3_reset(s);
 				sqlite3_clear_bindings(s);
 				return s;
 			}
-			i = (i + 1) & (st->cache_size - 1);
+			i = (i + 1) & (SQ(st)->cache_size - 1);
 		}
 	}
 	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
@@ -155,6 +164,8 @@ sq_prep_once(struct store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
+	if (not_sqlite(st))
+		return NULL;
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		sq_errf(st, "preparing \"%.80s\": %s", sql, sqlite3_errmsg(st->db));
 		st->err_rc = sqlite3_extended_errcode(st->db);
@@ -236,6 +247,8 @@ sq_exec(struct store *st, const char *sql, const char *what)
 {
 	char *msg = NULL;
 
+	if (not_sqlite(st))
+		return STORE_ERR;
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		sq_errf(st, "%s: %s", what, msg != NULL ? msg : sqlite3_errmsg(st->db));
 		st->err_rc = sqlite3_extended_errcode(st->db);
@@ -328,19 +341,19 @@ sq_fail(struct store *st)
 }
 
 int
-store_begin(struct store *st)
+sqlite_begin(struct store *st)
 {
 	return sq_begin(st);
 }
 
 int
-store_commit(struct store *st)
+sqlite_commit(struct store *st)
 {
 	return sq_commit(st);
 }
 
 int
-store_rollback(struct store *st)
+sqlite_rollback(struct store *st)
 {
 	return sq_rollback(st);
 }
@@ -348,22 +361,22 @@ store_rollback(struct store *st)
 /* ---------------------------------------------------------------- open, close */
 
 void
-store_close(struct store *st)
+sqlite_close(struct store *st)
 {
 	size_t i;
 
 	if (st == NULL)
 		return;
-	for (i = 0; i < st->cache_size; i++)
-		if (st->cache[i].stmt != NULL)
-			sqlite3_finalize(st->cache[i].stmt);
-	free(st->cache);
+	for (i = 0; i < SQ(st)->cache_size; i++)
+		if (SQ(st)->cache[i].stmt != NULL)
+			sqlite3_finalize(SQ(st)->cache[i].stmt);
+	free(SQ(st)->cache);
 	if (st->db != NULL) {
 		if (st->tx_depth > 0 && !sqlite3_get_autocommit(st->db))
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		sqlite3_close_v2(st->db);
 	}
-	free(st->path);
+	free(SQ(st)->path);
 	free(st->uri);
 	free(st);
 }
@@ -414,18 +427,21 @@ struct store *
 store_sqlite_open(const char *path, char *err, size_t errlen)
 {
 	struct store *st;
+	sqlite3 *db = NULL;
 	sqlite3_stmt *s;
 	int rc;
 
 	if (create_file(path, err, errlen) != 0)
 		return NULL;
-	st = xcalloc(1, sizeof *st);
-	st->path = xstrdup(path);
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	st = xcalloc(1, sizeof(struct sq_store));
+	st->ops = &store_sqlite_ops;
+	SQ(st)->path = xstrdup(path);
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	st->db = db;
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: cannot open: %s", path,
 		    st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-		store_close(st);
+		sqlite_close(st);
 		return NULL;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
@@ -443,13 +459,13 @@ store_sqlite_open(const char *path, char *err, size_t errlen)
 		else
 			snprintf(err, errlen, "%s", st->err);
 		sqlite3_finalize(s);
-		store_close(st);
+		sqlite_close(st);
 		return NULL;
 	}
 	sqlite3_finalize(s);
 	if (sq_exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384", "pragmas") != 0) {
 		snprintf(err, errlen, "%s", st->err);
-		store_close(st);
+		sqlite_close(st);
 		return NULL;
 	}
 	return st;
@@ -458,7 +474,7 @@ store_sqlite_open(const char *path, char *err, size_t errlen)
 /* ---------------------------------------------------------------- schema */
 
 int
-store_schema_latest(const struct store *st)
+sqlite_schema_latest(const struct store *st)
 {
 	(void)st;
 	return store_sqlite_migrations_n;
@@ -470,7 +486,7 @@ static const char SQL_VERSION[] = "SELECT coalesce(max(version), 0) FROM schema_
 static const char SQL_VERSION_ADD[] = "INSERT INTO schema_version (version, applied_ms) VALUES (?1, ?2)";
 
 int
-store_schema_version(struct store *st)
+sqlite_schema_version(struct store *st)
 {
 	sqlite3_stmt *s;
 	int64_t n;
@@ -557,7 +573,7 @@ sq_migrate_to(struct store *st, int target, int *from, int *to)
 }
 
 int
-store_migrate(struct store *st, int *from, int *to)
+sqlite_migrate(struct store *st, int *from, int *to)
 {
 	return sq_migrate_to(st, store_sqlite_migrations_n, from, to);
 }
@@ -579,7 +595,7 @@ static const char SQL_SUB_MITIGATED[] =
     "SELECT id, mitigation FROM subscribers WHERE mitigation <> 'monitor' ORDER BY id";
 
 int
-store_subscriber_upsert(struct store *st, const char *id, const char *email, const char *name)
+sqlite_subscriber_upsert(struct store *st, const char *id, const char *email, const char *name)
 {
 	sqlite3_stmt *s;
 
@@ -595,7 +611,7 @@ store_subscriber_upsert(struct store *st, const char *id, const char *email, con
 }
 
 int
-store_subscriber_get(struct store *st, const char *id, struct subscriber *out)
+sqlite_subscriber_get(struct store *st, const char *id, struct subscriber *out)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -625,19 +641,7 @@ store_subscriber_get(struct store *st, const char *id, struct subscriber *out)
 }
 
 int
-store_mitigation_rank(const char *action)
-{
-	static const char *const actions[] = { "monitor", "throttle", "quarantine", "reject" };
-	int i;
-
-	for (i = 0; action != NULL && i < 4; i++)
-		if (strcmp(action, actions[i]) == 0)
-			return i;
-	return -1;
-}
-
-int
-store_subscriber_set_mitigation(struct store *st, const char *id, const char *action,
+sqlite_subscriber_set_mitigation(struct store *st, const char *id, const char *action,
     const char *by, int64_t now_ms)
 {
 	sqlite3_stmt *s;
@@ -657,7 +661,7 @@ store_subscriber_set_mitigation(struct store *st, const char *id, const char *ac
 }
 
 int
-store_mitigations_each(struct store *st,
+sqlite_mitigations_each(struct store *st,
     int (*fn)(void *ud, const char *subscriber, const char *action), void *ud)
 {
 	sqlite3_stmt *s;
@@ -683,7 +687,7 @@ static const char SQL_LEASE_EACH[] =
     "SELECT prefix, subscriber, valid_from, valid_to, source FROM leases ORDER BY id";
 
 int
-store_leases_add(struct store *st, const struct lease *l, size_t n)
+sqlite_leases_add(struct store *st, const struct lease *l, size_t n)
 {
 	int64_t now = bs_now_ms();
 	sqlite3_stmt *s;
@@ -711,7 +715,7 @@ fail:
 }
 
 int
-store_leases_each(struct store *st, int (*fn)(void *ud, const struct lease *l), void *ud)
+sqlite_leases_each(struct store *st, int (*fn)(void *ud, const struct lease *l), void *ud)
 {
 	struct lease l;
 	sqlite3_stmt *s;
@@ -741,7 +745,7 @@ static const char SQL_AUDIT_ADD[] =
     "INSERT INTO audit (ts_ms, actor, action, object, detail) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 int
-store_audit(struct store *st, int64_t now_ms, const char *actor, const char *action,
+sqlite_audit(struct store *st, int64_t now_ms, const char *actor, const char *action,
     const char *object, const char *detail)
 {
 	sqlite3_stmt *s;
@@ -757,7 +761,7 @@ store_audit(struct store *st, int64_t now_ms, const char *actor, const char *act
 }
 
 int
-store_audit_each(struct store *st, int64_t since_ms, const char *actor, const char *object,
+sqlite_audit_each(struct store *st, int64_t since_ms, const char *actor, const char *object,
     int limit, int (*fn)(void *ud, const struct audit_row *a), void *ud)
 {
 	struct audit_row a;
@@ -821,7 +825,7 @@ static const char SQL_PRUNE_INC[] =
     "WHERE anonymized = 0 AND closed_ms IS NOT NULL AND closed_ms < ?1";
 
 int
-store_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms,
+sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms,
     const char *actor, int64_t now_ms, struct prune_result *out)
 {
 	struct prune_result r = { 0, 0 };
@@ -871,3 +875,44 @@ store_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before
 fail:
 	return sq_fail(st);
 }
+
+/* ---------------------------------------------------------------- the backend table */
+
+const struct store_ops store_sqlite_ops = {
+	.name = "sqlite",
+	.close = sqlite_close,
+	.error_transient = sqlite_error_transient,
+	.migrate = sqlite_migrate,
+	.schema_version = sqlite_schema_version,
+	.schema_latest = sqlite_schema_latest,
+	.begin = sqlite_begin,
+	.commit = sqlite_commit,
+	.rollback = sqlite_rollback,
+	.subscriber_upsert = sqlite_subscriber_upsert,
+	.subscriber_get = sqlite_subscriber_get,
+	.subscriber_set_mitigation = sqlite_subscriber_set_mitigation,
+	.mitigations_each = sqlite_mitigations_each,
+	.leases_add = sqlite_leases_add,
+	.leases_each = sqlite_leases_each,
+	.record_events = sqlite_record_events,
+	.incidents_list = sqlite_incidents_list,
+	.incident_get = sqlite_incident_get,
+	.incident_events = sqlite_incident_events,
+	.incident_set_state = sqlite_incident_set_state,
+	.incident_set_ticket = sqlite_incident_set_ticket,
+	.incident_notifications = sqlite_incident_notifications,
+	.audit = sqlite_audit,
+	.audit_each = sqlite_audit_each,
+	.prune = sqlite_prune,
+	.allowlist_add = sqlite_allowlist_add,
+	.allowlist_get = sqlite_allowlist_get,
+	.allowlist_remove = sqlite_allowlist_remove,
+	.allowlist_each = sqlite_allowlist_each,
+	.fbl_complaint_add = sqlite_fbl_complaint_add,
+	.fbl_complaints_each = sqlite_fbl_complaints_each,
+	.fbl_complaints_prune = sqlite_fbl_complaints_prune,
+	.subscriber_by_login = sqlite_subscriber_by_login,
+	.subscriber_login_set = sqlite_subscriber_login_set,
+	.leases_of = sqlite_leases_of,
+	.stats = sqlite_stats,
+};

@@ -41,7 +41,7 @@ al_from_row(sqlite3_stmt *s, struct allowlist_entry *e)
 }
 
 int
-store_allowlist_add(struct store *st, const struct allowlist_entry *e, int64_t *id)
+sqlite_allowlist_add(struct store *st, const struct allowlist_entry *e, int64_t *id)
 {
 	sqlite3_stmt *s;
 
@@ -64,7 +64,7 @@ store_allowlist_add(struct store *st, const struct allowlist_entry *e, int64_t *
 }
 
 int
-store_allowlist_get(struct store *st, int64_t id, struct allowlist_entry *out)
+sqlite_allowlist_get(struct store *st, int64_t id, struct allowlist_entry *out)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -83,7 +83,7 @@ store_allowlist_get(struct store *st, int64_t id, struct allowlist_entry *out)
 }
 
 int
-store_allowlist_remove(struct store *st, int64_t id)
+sqlite_allowlist_remove(struct store *st, int64_t id)
 {
 	sqlite3_stmt *s;
 
@@ -96,7 +96,7 @@ store_allowlist_remove(struct store *st, int64_t id)
 }
 
 int
-store_allowlist_each(struct store *st, int64_t active_at_ms,
+sqlite_allowlist_each(struct store *st, int64_t active_at_ms,
     int (*fn)(void *ud, const struct allowlist_entry *e), void *ud)
 {
 	struct allowlist_entry e;
@@ -141,7 +141,7 @@ nz(const char *s)
 }
 
 int
-store_fbl_complaint_add(struct store *st, const struct fbl_complaint *c, int64_t *id)
+sqlite_fbl_complaint_add(struct store *st, const struct fbl_complaint *c, int64_t *id)
 {
 	sqlite3_stmt *s;
 
@@ -176,7 +176,7 @@ store_fbl_complaint_add(struct store *st, const struct fbl_complaint *c, int64_t
 }
 
 int
-store_fbl_complaints_each(struct store *st, const char *status, int64_t since_ms, int limit,
+sqlite_fbl_complaints_each(struct store *st, const char *status, int64_t since_ms, int limit,
     int (*fn)(void *ud, const struct fbl_complaint *c), void *ud)
 {
 	struct fbl_complaint c;
@@ -219,7 +219,7 @@ store_fbl_complaints_each(struct store *st, const char *status, int64_t since_ms
 }
 
 int
-store_fbl_complaints_prune(struct store *st, int64_t before_ms, int64_t *n)
+sqlite_fbl_complaints_prune(struct store *st, int64_t before_ms, int64_t *n)
 {
 	sqlite3_stmt *s;
 
@@ -243,7 +243,7 @@ static const char SQL_LOGIN_SET[] =
     "ON CONFLICT (login) DO UPDATE SET subscriber = excluded.subscriber";
 
 int
-store_subscriber_by_login(struct store *st, const char *login, char **id)
+sqlite_subscriber_by_login(struct store *st, const char *login, char **id)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -262,7 +262,7 @@ store_subscriber_by_login(struct store *st, const char *login, char **id)
 }
 
 int
-store_subscriber_login_set(struct store *st, const char *login, const char *subscriber)
+sqlite_subscriber_login_set(struct store *st, const char *login, const char *subscriber)
 {
 	sqlite3_stmt *s;
 
@@ -274,7 +274,7 @@ store_subscriber_login_set(struct store *st, const char *login, const char *subs
 }
 
 int
-store_leases_of(struct store *st, const char *subscriber,
+sqlite_leases_of(struct store *st, const char *subscriber,
     int (*fn)(void *ud, const struct lease *l), void *ud)
 {
 	struct lease l;
@@ -341,7 +341,7 @@ static const char *const stat_sql[] = {
 };
 
 int
-store_stats(struct store *st, enum store_stat which, int64_t since_ms, int64_t now_ms,
+sqlite_stats(struct store *st, enum store_stat which, int64_t since_ms, int64_t now_ms,
     int (*fn)(void *ud, const char *key, const char *sub, int64_t n), void *ud)
 {
 	sqlite3_stmt *s;

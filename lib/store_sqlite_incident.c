@@ -59,68 +59,16 @@ static const char SQL_NOTE_ADD[] =
     "VALUES (?1, ?2, '', ?3, ?4, 'pending', 0, ?5, ?5, ?6, ?7) ON CONFLICT (idem_key) DO NOTHING";
 static const char SQL_SUB_MITIGATION[] = "SELECT mitigation FROM subscribers WHERE id = ?1";
 
-/* The sorted comma-separated set list with item added (caller frees); NULL
- * when item is empty or already in the list. */
-static char *
-set_add(const char *list, const char *item)
-{
-	size_t ilen = strlen(item), llen = strlen(list), n, m;
-	const char *p = list, *comma;
-	int c;
-
-	if (ilen == 0)
-		return NULL;
-	while (*p != '\0') {
-		comma = strchr(p, ',');
-		n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		m = n < ilen ? n : ilen;
-		c = memcmp(p, item, m);
-		if (c == 0)
-			c = (n > ilen) - (n < ilen);
-		if (c == 0)
-			return NULL;
-		if (c > 0)       /* item goes before this token */
-			return xasprintf("%.*s%s,%s", (int)(p - list), list, item, p);
-		p = comma != NULL ? comma + 1 : p + n;
-	}
-	return llen > 0 ? xasprintf("%s,%s", list, item) : xstrdup(item);
-}
-
-static json_t *
-set_to_json(const char *list)
-{
-	json_t *a = json_array();
-	const char *p = list, *comma;
-
-	while (*p != '\0') {
-		comma = strchr(p, ',');
-		if (comma == NULL) {
-			json_array_append_new(a, json_string(p));
-			break;
-		}
-		json_array_append_new(a, json_stringn(p, (size_t)(comma - p)));
-		p = comma + 1;
-	}
-	return a;
-}
-
 static int
 enqueue(struct store *st, int64_t incident, const char *key, const char *kind, int level,
     double score, const char *kinds, const char *sources, const char *mitigation,
     const char *idem, int64_t now)
 {
 	sqlite3_stmt *s;
-	json_t *j;
 	char *payload;
 	int rc;
 
-	j = json_pack("{s:I, s:s, s:i, s:f, s:o, s:o}", "incident", (json_int_t)incident,
-	    "subscriber", key, "level", level, "score", score,
-	    "kinds", set_to_json(kinds), "sources", set_to_json(sources));
-	if (mitigation != NULL)
-		json_object_set_new(j, "mitigation", json_string(mitigation));
-	payload = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(j);
+	payload = store_note_payload(incident, key, level, score, kinds, sources, mitigation);
 	if ((s = sq_prep(st, SQL_NOTE_ADD)) == NULL) {
 		free(payload);
 		return STORE_ERR;
@@ -256,16 +204,18 @@ record_one(struct store *st, const struct score_settings *policy, const struct e
 		score_ms = ev->ts_ms;
 	}
 	score += ev->score;
-	level = correlate_level(policy, score);
-	if (level < level_before)
-		level = level_before;
 	if (ev->ts_ms > updated_ms)
 		updated_ms = ev->ts_ms;
-	if ((k2 = set_add(kinds, ev->kind)) != NULL) {
+	if ((k2 = store_set_add(kinds, ev->kind)) != NULL) {
 		free(kinds);
 		kinds = k2;
 	}
-	if ((s2 = set_add(sources, ev->source)) != NULL) {
+	/* the level follows the score, held back while only volume kinds
+	 * have been seen (correlate_level_kinds) */
+	level = correlate_level_kinds(policy, score, kinds);
+	if (level < level_before)
+		level = level_before;
+	if ((s2 = store_set_add(sources, ev->source)) != NULL) {
 		free(sources);
 		sources = s2;
 	}
@@ -304,7 +254,7 @@ fail:
 }
 
 int
-store_record_events(struct store *st, const struct score_settings *policy,
+sqlite_record_events(struct store *st, const struct score_settings *policy,
     const struct event *evs, size_t n, struct record_result *res)
 {
 	struct record_result one;
@@ -362,7 +312,7 @@ sq_notification_from_row(sqlite3_stmt *s, int col, struct notification *out)
 static const char SQL_INC_GET[] = "SELECT " SQ_INCIDENT_COLS " FROM incidents i WHERE i.id = ?1";
 
 int
-store_incident_get(struct store *st, int64_t id, struct incident *out)
+sqlite_incident_get(struct store *st, int64_t id, struct incident *out)
 {
 	sqlite3_stmt *s;
 	int rc;
@@ -390,7 +340,7 @@ cat(char **buf, const char *s)
 }
 
 int
-store_incidents_list(struct store *st, const struct incident_filter *f,
+sqlite_incidents_list(struct store *st, const struct incident_filter *f,
     int (*fn)(void *ud, const struct incident *inc), void *ud)
 {
 	static const struct incident_filter none;
@@ -469,7 +419,7 @@ store_incidents_list(struct store *st, const struct incident_filter *f,
 }
 
 int
-store_incident_events(struct store *st, int64_t incident_id,
+sqlite_incident_events(struct store *st, int64_t incident_id,
     int (*fn)(void *ud, const struct stored_event *e), void *ud)
 {
 	struct stored_event e;
@@ -504,7 +454,7 @@ store_incident_events(struct store *st, int64_t incident_id,
 }
 
 int
-store_incident_notifications(struct store *st, int64_t incident_id,
+sqlite_incident_notifications(struct store *st, int64_t incident_id,
     int (*fn)(void *ud, const struct notification *n), void *ud)
 {
 	struct notification n;
@@ -546,7 +496,7 @@ static const char SQL_INC_SET_TICKET[] = "UPDATE incidents SET ticket = ?2 WHERE
  * separate, audited desk action.
  */
 int
-store_incident_set_state(struct store *st, int64_t id, const char *state,
+sqlite_incident_set_state(struct store *st, int64_t id, const char *state,
     const char *actor, const char *note, int64_t now_ms)
 {
 	char *from = NULL, *key = NULL, *kinds = NULL, *sources = NULL;
@@ -618,7 +568,7 @@ fail:
 }
 
 int
-store_incident_set_ticket(struct store *st, int64_t id, const char *ticket)
+sqlite_incident_set_ticket(struct store *st, int64_t id, const char *ticket)
 {
 	sqlite3_stmt *s;
 

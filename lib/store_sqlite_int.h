@@ -40,6 +40,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 #include "store.h"
+#include "store_int.h"
 
 #define SQ_BUSY_TIMEOUT_MS 5000
 
@@ -48,24 +49,18 @@ struct sq_cache_slot {
 	sqlite3_stmt *stmt;
 };
 
-struct store {
-	sqlite3 *db;
+/* The SQLite handle: the common head (store_int.h; db is the sqlite3 *),
+ * then what only SQLite needs. */
+struct sq_store {
+	struct store base;
 	char *path;              /* the file */
-	char *uri;               /* as given to store_open */
-	char err[1024];          /* last error, for store_errmsg */
-	int err_rc;              /* its SQLite (extended) result code */
-	int tx_depth;            /* 0: no transaction open */
 	struct sq_cache_slot *cache;
 	size_t cache_size;       /* slots, a power of two */
 	size_t cache_used;
 };
+#define SQ(st) ((struct sq_store *)(st))
 
-/* A migration compiled in by db/embed.sh (store_sqlite_migrations.c). */
-struct store_migration {
-	int version;
-	const char *name;        /* "initial", "desk", ... */
-	const char *sql;
-};
+/* The migrations compiled in by db/embed.sh (store_sqlite_migrations.c). */
 extern const struct store_migration store_sqlite_migrations[];
 extern const int store_sqlite_migrations_n;
 
@@ -124,5 +119,43 @@ void sq_incident_from_row(sqlite3_stmt *s, int col, struct incident *out);
 	"n.id, n.incident_id, n.subscriber, n.channel, n.kind, n.level, n.status, " \
 	"n.attempts, n.created_ms, n.next_attempt_ms, n.last_error, n.idem_key, n.payload"
 void sq_notification_from_row(sqlite3_stmt *s, int col, struct notification *out);
+
+/* The backend functions behind store_sqlite_ops (store_int.h), one per
+ * public store_* function of the same name. */
+void sqlite_close(struct store *st);
+int sqlite_error_transient(const struct store *st);
+int sqlite_migrate(struct store *st, int *from, int *to);
+int sqlite_schema_version(struct store *st);
+int sqlite_schema_latest(const struct store *st);
+int sqlite_begin(struct store *st);
+int sqlite_commit(struct store *st);
+int sqlite_rollback(struct store *st);
+int sqlite_subscriber_upsert(struct store *st, const char *id, const char *email, const char *name);
+int sqlite_subscriber_get(struct store *st, const char *id, struct subscriber *out);
+int sqlite_subscriber_set_mitigation(struct store *st, const char *id, const char *action, const char *by, int64_t now_ms);
+int sqlite_mitigations_each(struct store *st, int (*fn)(void *ud, const char *subscriber, const char *action), void *ud);
+int sqlite_leases_add(struct store *st, const struct lease *l, size_t n);
+int sqlite_leases_each(struct store *st, int (*fn)(void *ud, const struct lease *l), void *ud);
+int sqlite_record_events(struct store *st, const struct score_settings *policy, const struct event *evs, size_t n, struct record_result *res);
+int sqlite_incidents_list(struct store *st, const struct incident_filter *f, int (*fn)(void *ud, const struct incident *inc), void *ud);
+int sqlite_incident_get(struct store *st, int64_t id, struct incident *out);
+int sqlite_incident_events(struct store *st, int64_t incident_id, int (*fn)(void *ud, const struct stored_event *e), void *ud);
+int sqlite_incident_set_state(struct store *st, int64_t id, const char *state, const char *actor, const char *note, int64_t now_ms);
+int sqlite_incident_set_ticket(struct store *st, int64_t id, const char *ticket);
+int sqlite_incident_notifications(struct store *st, int64_t incident_id, int (*fn)(void *ud, const struct notification *n), void *ud);
+int sqlite_audit(struct store *st, int64_t now_ms, const char *actor, const char *action, const char *object, const char *detail);
+int sqlite_audit_each(struct store *st, int64_t since_ms, const char *actor, const char *object, int limit, int (*fn)(void *ud, const struct audit_row *a), void *ud);
+int sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms, const char *actor, int64_t now_ms, struct prune_result *out);
+int sqlite_allowlist_add(struct store *st, const struct allowlist_entry *e, int64_t *id);
+int sqlite_allowlist_get(struct store *st, int64_t id, struct allowlist_entry *out);
+int sqlite_allowlist_remove(struct store *st, int64_t id);
+int sqlite_allowlist_each(struct store *st, int64_t active_at_ms, int (*fn)(void *ud, const struct allowlist_entry *e), void *ud);
+int sqlite_fbl_complaint_add(struct store *st, const struct fbl_complaint *c, int64_t *id);
+int sqlite_fbl_complaints_each(struct store *st, const char *status, int64_t since_ms, int limit, int (*fn)(void *ud, const struct fbl_complaint *c), void *ud);
+int sqlite_fbl_complaints_prune(struct store *st, int64_t before_ms, int64_t *n);
+int sqlite_subscriber_by_login(struct store *st, const char *login, char **id);
+int sqlite_subscriber_login_set(struct store *st, const char *login, const char *subscriber);
+int sqlite_leases_of(struct store *st, const char *subscriber, int (*fn)(void *ud, const struct lease *l), void *ud);
+int sqlite_stats(struct store *st, enum store_stat which, int64_t since_ms, int64_t now_ms, int (*fn)(void *ud, const char *key, const char *sub, int64_t n), void *ud);
 
 #endif

@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include "correlate.h"
 
-static const struct score_settings pol = { 3600.0, { 10.0, 30.0, 60.0 }, "throttle" };
+static const struct score_settings pol = { .half_life_s = 3600.0, .level = { 10.0, 30.0, 60.0 }, .mitigation = "throttle" };
 
 static void
 test_decay_exact(void **state)
@@ -71,6 +72,34 @@ test_level_after_decay(void **state)
 	assert_int_equal(correlate_level(&pol, s), 2);
 }
 
+/* Volume alone (rate, fanout) stops at level 1; another kind lifts it. */
+static void
+test_volume_corroboration(void **state)
+{
+	struct score_settings p = pol;
+
+	p.volume_max_level = 1;
+	snprintf(p.volume_kinds, sizeof p.volume_kinds, "rate,fanout");
+	assert_int_equal(correlate_level_kinds(&p, 100.0, "rate"), 1);
+	assert_int_equal(correlate_level_kinds(&p, 100.0, "fanout,rate"), 1);
+	assert_int_equal(correlate_level_kinds(&p, 5.0, "rate"), 0);
+	assert_int_equal(correlate_level_kinds(&p, 100.0, "fanout,helo,rate"), 3);
+	assert_int_equal(correlate_level_kinds(&p, 35.0, "direct_mx"), 2);
+	/* a kind that merely starts like a volume kind is not one */
+	assert_int_equal(correlate_level_kinds(&p, 100.0, "rates"), 3);
+	assert_int_equal(correlate_level_kinds(&p, 100.0, ""), 3);
+	assert_true(correlate_volume_only(&p, "rate,fanout"));
+	assert_false(correlate_volume_only(&p, "rate,helo"));
+	/* the rule off: an empty list, or a cap of 3 */
+	p.volume_kinds[0] = '\0';
+	assert_int_equal(correlate_level_kinds(&p, 100.0, "rate"), 3);
+	snprintf(p.volume_kinds, sizeof p.volume_kinds, "rate,fanout");
+	p.volume_max_level = 3;
+	assert_int_equal(correlate_level_kinds(&p, 100.0, "rate"), 3);
+	p.volume_max_level = 0;
+	assert_int_equal(correlate_level_kinds(&p, 100.0, "rate"), 0);
+}
+
 static void
 test_states(void **state)
 {
@@ -117,6 +146,7 @@ main(void)
 		cmocka_unit_test(test_decay_edges),
 		cmocka_unit_test(test_level_boundaries),
 		cmocka_unit_test(test_level_after_decay),
+		cmocka_unit_test(test_volume_corroboration),
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_transitions),
 	};

@@ -56,6 +56,18 @@ static const struct hcase cases[] = {
 	{ "[IPv6:2001:DB8:0::1]", 0, "2001:db8::1", HELO_LITERAL_OK },
 	{ "[ipv6:2001:db8::2]", 0, "2001:db8::1", HELO_LITERAL_OTHER },
 	{ "[192.0.2.1]", 0, "::ffff:192.0.2.1", HELO_LITERAL_OK },
+	/* a client behind NAT naming its LAN address: not a forgery */
+	{ "[192.168.1.23]", 0, "198.51.100.7", HELO_LITERAL_PRIVATE },
+	{ "[10.0.0.5]", 0, "198.51.100.7", HELO_LITERAL_PRIVATE },
+	{ "[172.16.4.1]", 0, "198.51.100.7", HELO_LITERAL_PRIVATE },
+	{ "[172.32.4.1]", 0, "198.51.100.7", HELO_LITERAL_OTHER },
+	{ "[100.64.9.9]", 0, "198.51.100.7", HELO_LITERAL_PRIVATE },
+	{ "[100.128.9.9]", 0, "198.51.100.7", HELO_LITERAL_OTHER },
+	{ "[169.254.1.1]", 0, NULL, HELO_LITERAL_PRIVATE },
+	{ "[127.0.0.1]", 0, "198.51.100.7", HELO_LITERAL_PRIVATE },
+	{ "[IPv6:fd12:3456::1]", 0, "2001:db8::1", HELO_LITERAL_PRIVATE },
+	{ "[IPv6:fe80::1]", 0, "2001:db8::1", HELO_LITERAL_PRIVATE },
+	{ "[IPv6:2001:db8::2]", 0, "2001:db8::1", HELO_LITERAL_OTHER },
 	{ "[2001:db8::1]", 0, "2001:db8::1", HELO_INVALID },      /* v6 needs the tag */
 	{ "[300.1.1.1]", 0, NULL, HELO_INVALID },
 	{ "[192.0.2.1", 0, NULL, HELO_INVALID },

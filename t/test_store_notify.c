@@ -20,7 +20,7 @@
 #include "store_sqlite_int.h"
 #include "util.h"
 
-static const struct score_settings pol = { 3600.0, { 10.0, 30.0, 60.0 }, "throttle" };
+static const struct score_settings pol = { .half_life_s = 3600.0, .level = { 10.0, 30.0, 60.0 }, .mitigation = "throttle" };
 /* "now" for the tests: a minute ahead of the clock, so that the outbox rows
  * the store enqueues (stamped with the real time) are due. */
 static int64_t T0;

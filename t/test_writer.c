@@ -17,10 +17,13 @@
 
 #include "store.h"
 #include "store_sqlite_int.h"
+#ifdef HAVE_POSTGRESQL
+#include <libpq-fe.h>
+#endif
 #include "util.h"
 #include "writer.h"
 
-static const struct score_settings pol = { 3600.0, { 10.0, 30.0, 60.0 }, "throttle" };
+static const struct score_settings pol = { .half_life_s = 3600.0, .level = { 10.0, 30.0, 60.0 }, .mitigation = "throttle" };
 static const int64_t T0 = 1790000000000LL;
 
 struct fx {
@@ -33,6 +36,60 @@ struct fx {
 	int max_level;
 };
 
+/*
+ * BS_TEST_STORE_URI=postgresql://... runs these tests against that database
+ * (t/store-pg.sh); each test starts from an empty public schema.
+ */
+static const char *test_uri;
+
+#define SQLITE_ONLY() do { if (test_uri != NULL) skip(); } while (0)
+
+/* Run SQL without parameters; 0 or STORE_ERR. */
+static int
+t_exec(struct store *st, const char *sql)
+{
+#ifdef HAVE_POSTGRESQL
+	if (test_uri != NULL) {
+		PGresult *r = PQexec((PGconn *)st->db, sql);
+		int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+		if (!ok)
+			fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
+		PQclear(r);
+		return ok ? 0 : STORE_ERR;
+	}
+#endif
+	return sq_exec(st, sql, "t");
+}
+
+/* The first column of every row of a query, as integers (up to max); the count. */
+static int
+t_ints(struct store *st, const char *sql, int64_t *v, int max)
+{
+	sqlite3_stmt *q;
+	int n = 0;
+
+#ifdef HAVE_POSTGRESQL
+	if (test_uri != NULL) {
+		PGresult *r = PQexec((PGconn *)st->db, sql);
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		for (n = 0; n < PQntuples(r) && n < max; n++)
+			v[n] = strtoll(PQgetvalue(r, n, 0), NULL, 10);
+		PQclear(r);
+		return n;
+	}
+#endif
+	q = sq_prep_once(st, sql);
+	assert_non_null(q);
+	while (n < max && sqlite3_step(q) == SQLITE_ROW)
+		v[n++] = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
 static int
 setup(void **state)
 {
@@ -43,8 +100,15 @@ setup(void **state)
 	snprintf(f->dir, sizeof f->dir, "/tmp/bs-writer.XXXXXX");
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
-	snprintf(f->uri, sizeof f->uri, "sqlite:%s/abuse.db", f->dir);
-	if ((st = store_open(f->uri, err, sizeof err)) == NULL || store_migrate(st, NULL, NULL) != 0)
+	if (test_uri != NULL)
+		bs_strlcpy(f->uri, test_uri, sizeof f->uri);
+	else
+		snprintf(f->uri, sizeof f->uri, "sqlite:%s/abuse.db", f->dir);
+	if ((st = store_open(f->uri, err, sizeof err)) == NULL)
+		return -1;
+	if (test_uri != NULL && t_exec(st, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public") != 0)
+		return -1;
+	if (store_migrate(st, NULL, NULL) != 0)
 		return -1;
 	store_close(st);
 	pthread_mutex_init(&f->mu, NULL);
@@ -86,15 +150,10 @@ count(struct fx *f, const char *sql)
 {
 	char err[512];
 	struct store *st = store_open(f->uri, err, sizeof err);
-	sqlite3_stmt *s;
-	int64_t n;
+	int64_t n = 0;
 
 	assert_non_null(st);
-	s = sq_prep_once(st, sql);
-	assert_non_null(s);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	n = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	assert_int_equal(t_ints(st, sql, &n, 1), 1);
 	store_close(st);
 	return n;
 }
@@ -189,6 +248,7 @@ test_busy_retry_and_drops(void **state)
 	char err[512];
 	int acc = 0;
 
+	SQLITE_ONLY();           /* SQLite's write lock; PostgreSQL has none like it */
 	blocker = store_open(f->uri, err, sizeof err);
 	assert_non_null(blocker);
 	assert_int_equal(store_begin(blocker), 0);       /* BEGIN IMMEDIATE */
@@ -263,8 +323,15 @@ test_poison_event(void **state)
 
 	st = store_open(f->uri, err, sizeof err);
 	assert_non_null(st);
-	assert_int_equal(sq_exec(st, "CREATE TRIGGER poison BEFORE INSERT ON events "
-	    "WHEN new.kind = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END", "t"), 0);
+	if (test_uri != NULL)
+		assert_int_equal(t_exec(st,
+		    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS "
+		    "$$BEGIN RAISE EXCEPTION 'poisoned'; END$$; "
+		    "CREATE TRIGGER poison BEFORE INSERT ON events FOR EACH ROW "
+		    "WHEN (new.kind = 'poison') EXECUTE FUNCTION poison()"), 0);
+	else
+		assert_int_equal(t_exec(st, "CREATE TRIGGER poison BEFORE INSERT ON events "
+		    "WHEN new.kind = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"), 0);
 	store_close(st);
 
 	w = writer_start(f->uri, &pol, 1000, 50, 20, on_result, f, err, sizeof err);
@@ -317,14 +384,9 @@ test_two_writers(void **state)
 		/* resolve whatever is active now (collected first, then changed) */
 		{
 			int64_t ids[64];
-			int n = 0, i;
-			sqlite3_stmt *q = sq_prep_once(desk,
-			    "SELECT id FROM incidents WHERE state = 'open' LIMIT 64");
+			int n, i;
 
-			assert_non_null(q);
-			while (sqlite3_step(q) == SQLITE_ROW)
-				ids[n++] = sqlite3_column_int64(q, 0);
-			sqlite3_finalize(q);
+			n = t_ints(desk, "SELECT id FROM incidents WHERE state = 'open' LIMIT 64", ids, 64);
 			for (i = 0; i < n; i++)
 				assert_int_equal(store_incident_set_state(desk, ids[i], "resolved", "desk",
 				    NULL, bs_now_ms()), 0);
@@ -339,7 +401,7 @@ test_two_writers(void **state)
 	assert_int_equal(count(f, "SELECT count(*) FROM events WHERE incident_id IS NULL"), 0);
 	assert_int_equal(count(f, "SELECT sum(event_count) FROM incidents"), 4000);
 	assert_int_equal(count(f, "SELECT count(*) FROM (SELECT subscriber FROM incidents "
-	    "WHERE state IN ('open', 'notified', 'acknowledged') GROUP BY subscriber HAVING count(*) > 1)"), 0);
+	    "WHERE state IN ('open', 'notified', 'acknowledged') GROUP BY subscriber HAVING count(*) > 1) AS dup"), 0);
 	assert_true(count(f, "SELECT count(*) FROM incidents WHERE state = 'resolved'") > 0);
 }
 
@@ -370,5 +432,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_start_errors, setup, teardown),
 	};
 
+	{
+		const char *u = getenv("BS_TEST_STORE_URI");
+
+		if (u != NULL && strncmp(u, "postgres", 8) == 0)
+			test_uri = u;
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,7 +35,7 @@ on_result(void *ud, const struct event *ev, const struct record_result *r)
 int
 main(int argc, char **argv)
 {
-	static const struct score_settings pol = { 600.0, { 10.0, 30.0, 60.0 }, "throttle" };
+	static const struct score_settings pol = { .half_life_s = 600.0, .level = { 10.0, 30.0, 60.0 }, .mitigation = "throttle" };
 	struct writer *w;
 	struct store *st;
 	struct event ev;

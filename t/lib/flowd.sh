@@ -19,6 +19,7 @@ flowd_conf() {
     echo "  subscriber_prefixes = {\"100.64.0.0/10\", \"2001:db8::/32\"}"
     echo "  exclude = {\"100.64.9.0/24\"}"
     echo "  smarthosts = {\"198.51.100.25\"}"
+    echo "  min_attempts = 20   # the fixtures cross at 20 (the default is 10)"
     local l; for l in "$@"; do echo "  $l"; done
     echo "}"
   } > "$file"

@@ -1,0 +1,81 @@
+#!/bin/bash
+# bench/milter-redis-bench.sh - botsentry-milter with its counters in Redis
+# against the same milter with local counters (the baseline), in the same
+# run, over unix sockets, driven by bench/milter-load.
+#
+#   bench/milter-redis-bench.sh [BUILD_DIR] [SECS]
+#
+# BUILD_DIR is a configured build folder with Redis support (default
+# _build/pg); each cell runs SECS seconds (default 2) after a warm-up.  Both
+# milters run at once on one SQLite database, mode monitor, every detector on
+# except SPF; the Redis one talks to a throwaway redis-server on 127.0.0.1
+# (t/lib/redis.sh).  Prints a Markdown table: messages/s, p50/p99 latency
+# of a transaction (MAIL to end of message), CPU µs per message of the
+# milter process, and the ratio Redis/local.
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+B=${1:-$here/_build/pg}
+SECS=${2:-2}
+B=$(cd "$B" && pwd)
+top_srcdir=$here top_builddir=$B
+export top_srcdir top_builddir
+. "$here/t/lib/common.sh"
+. "$here/t/lib/milter.sh"
+. "$here/t/lib/redis.sh"
+
+make -C "$B" -s bench/milter-load milter/botsentry-milter >/dev/null || exit 1
+LOAD=$B/bench/milter-load
+redis_start
+
+S=$T/state
+milter_state "$S"
+for k in local redis; do
+  cat > "$S/$k.conf" <<EOF
+node_name = "bench-$k"
+database = "sqlite:$S/botsentry.db"
+state_dir = "$S"
+secret_file = "$S/secret"
+log_level = "notice"
+counters {
+	backend = "$k"
+	redis_url = "$REDIS_URL"
+	prefix = "bench"
+}
+milter {
+	socket = "unix:$S/$k.sock"
+	pid_file = "$S/$k.pid"
+	own_domains = { "isp.example" }
+	sender { spf = false }
+}
+EOF
+done
+milter_db_init "$S/local.conf" "$S/botsentry.db" || exit 1
+MILTER_LOG=$S/local.log; milter_start "$S/local.conf" || exit 1; L_PID=$MILTER_PID
+MILTER_LOG=$S/redis.log; MILTER_PID=; milter_start "$S/redis.conf" || exit 1; R_PID=$MILTER_PID
+at_exit "kill -TERM $L_PID $R_PID 2>/dev/null"
+
+run() {   # run SOCK PID CONNS MSGS BASE -> "rate p50 p99 cpu errors"
+  "$LOAD" -s "unix:$1" -P "$2" -c "$3" -m "$4" -t "$SECS" -w 0.5 -S "${SUBS:-100000}" -B "$5" -r 3 \
+    | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+             printf "%s %s %s %s %s\n", v["msg_per_s"], v["p50_us"], v["p99_us"], v["cpu_us_per_msg"], v["errors"] }'
+}
+
+echo "| conns | msgs/session | local msg/s | redis msg/s | redis/local | p50/p99 µs local | p50/p99 µs redis | CPU µs/msg local / redis |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+base=0
+for m in 10; do
+  for c in 1 4 16; do
+    base=$((base + 1000000))
+    read -r rl pl ql cl el < <(run "$S/local.sock" "$L_PID" "$c" "$m" "$base")
+    read -r rr pr qr cr er < <(run "$S/redis.sock" "$R_PID" "$c" "$m" "$((base + 500000))")
+    printf '| %d | %d | %s | %s | %.2f | %s / %s | %s / %s | %s / %s |\n' \
+      "$c" "$m" "$rl" "$rr" "$(awk "BEGIN { print $rr / $rl }")" "$pl" "$ql" "$pr" "$qr" "$cl" "$cr"
+    if [ "$el$er" != 00 ]; then echo "  (errors: local $el, redis $er)"; fi
+  done
+done
+kill -USR2 "$R_PID"; sleep 0.5
+echo
+echo "redis milter statistics after the run:"
+grep 'stats: why=SIGUSR2' "$S/redis.log" | tail -1 | grep -o 'counters_redis=[^ ]* redis_[^ ]* redis_[^ ]* redis_[^ ]*'
+MILTER_PID=$L_PID; milter_stop
+MILTER_PID=$R_PID; milter_stop

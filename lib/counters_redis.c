@@ -1,0 +1,384 @@
+/*
+ * counters_redis.c - sliding-window counters shared through Redis
+ * (hiredis), behind the counters interface (counters.h, ctr_new_redis):
+ * several milters pointed at one Redis see one subscriber's summed counts.
+ *
+ * ONE ROUND TRIP PER UPDATE.  A Lua script (EVALSHA; loaded on NOSCRIPT)
+ * does everything for one key: per count and window it INCRBYs the current
+ * fixed bucket (buckets aligned on multiples of the window, as in
+ * counters.c) and reads the previous one; per distinct set and window it
+ * PFADDs the item to the current bucket's HyperLogLog and returns PFCOUNT of
+ * the current bucket and of current + previous.  Every bucket key expires
+ * two windows after its bucket.  The values are then interpolated like the
+ * local table's: cur + prev * (1 - f), f the fraction of the current bucket
+ * elapsed.  Keys: "PREFIX:<64-bit key hash in hex>:c<i>:<W>:<bucket>" and
+ * ":d<j>:..." (a hash, not the subscriber id: shorter, and no names in
+ * Redis).  The script builds its keys itself, which a single Redis (or a
+ * replicated pair) allows and Redis Cluster does not.
+ *
+ * NEVER BLOCK MAIL.  Connecting and every command have a short timeout
+ * (timeout_ms).  A failure marks Redis down for retry_s seconds: during that
+ * time updates do not try Redis at all and the local table (which is always
+ * updated too) answers; the first failure is logged as a warning, the
+ * recovery as a notice, and both are counted (ctr_redis_get_stats).
+ *
+ * THREADS.  A hiredis context is not thread-safe: a small pool of
+ * connections, each behind its own mutex, chosen by the key's hash.
+ */
+#include "config.h"
+#include "counters.h"
+#include "log.h"
+#include "util.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define RD_POOL 4
+#define RD_RETRY_MS 3000
+
+static const char RD_SCRIPT[] =
+    "local base = ARGV[1]\n"
+    "local now = tonumber(ARGV[2])\n"
+    "local nc, nd, nw = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "local a = 6\n"
+    "local win = {}\n"
+    "for w = 1, nw do win[w] = tonumber(ARGV[a]); a = a + 1 end\n"
+    "local out = {}\n"
+    "for i = 1, nc do\n"
+    "  local inc = tonumber(ARGV[a]); a = a + 1\n"
+    "  for w = 1, nw do\n"
+    "    local W = win[w]\n"
+    "    local b = math.floor(now / W)\n"
+    "    local k = base .. ':c' .. i .. ':' .. W .. ':'\n"
+    "    local cur\n"
+    "    if inc > 0 then\n"
+    "      cur = redis.call('INCRBY', k .. b, inc)\n"
+    "      redis.call('EXPIRE', k .. b, 2 * W + 60)\n"
+    "    else\n"
+    "      cur = tonumber(redis.call('GET', k .. b) or '0')\n"
+    "    end\n"
+    "    out[#out + 1] = cur\n"
+    "    out[#out + 1] = tonumber(redis.call('GET', k .. (b - 1)) or '0')\n"
+    "  end\n"
+    "end\n"
+    "for j = 1, nd do\n"
+    "  local item = ARGV[a]; a = a + 1\n"
+    "  for w = 1, nw do\n"
+    "    local W = win[w]\n"
+    "    local b = math.floor(now / W)\n"
+    "    local k = base .. ':d' .. j .. ':' .. W .. ':'\n"
+    "    if item ~= '' then\n"
+    "      redis.call('PFADD', k .. b, item)\n"
+    "      redis.call('EXPIRE', k .. b, 2 * W + 60)\n"
+    "    end\n"
+    "    out[#out + 1] = redis.call('PFCOUNT', k .. b)\n"
+    "    out[#out + 1] = redis.call('PFCOUNT', k .. b, k .. (b - 1))\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+struct rd_conn {
+	pthread_mutex_t mu;
+	redisContext *c;
+};
+
+struct ctr_remote {
+	struct ctr_spec spec;
+	char *url;               /* for messages */
+	char *host;              /* NULL with a unix socket */
+	int port;
+	char *path;              /* unix socket */
+	char *prefix;
+	struct timeval tv;
+	char sha[41];            /* of RD_SCRIPT */
+	struct rd_conn pool[RD_POOL];
+	pthread_mutex_t mu;      /* the state below */
+	int64_t down_until_ms;   /* monotonic; 0: up */
+	int down_logged;
+	struct ctr_redis_stats st;
+};
+
+static void
+rd_stat_add(struct ctr_remote *r, uint64_t *field)
+{
+	pthread_mutex_lock(&r->mu);
+	(*field)++;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Redis failed (why): down for a while, log once. */
+static void
+rd_down(struct ctr_remote *r, const char *why)
+{
+	int first;
+
+	pthread_mutex_lock(&r->mu);
+	r->st.errors++;
+	r->st.connected = 0;
+	r->down_until_ms = bs_mono_ms() + RD_RETRY_MS;
+	first = !r->down_logged;
+	r->down_logged = 1;
+	pthread_mutex_unlock(&r->mu);
+	if (first)
+		log_warn("counters: redis %s unreachable (%s): using local counters, retrying every %d s",
+		    r->url, why, RD_RETRY_MS / 1000);
+}
+
+static int
+rd_connect(struct ctr_remote *r, struct rd_conn *k)
+{
+	int was_down;
+
+	k->c = r->host != NULL ? redisConnectWithTimeout(r->host, r->port, r->tv) :
+	    redisConnectUnixWithTimeout(r->path, r->tv);
+	if (k->c == NULL || k->c->err) {
+		rd_down(r, k->c != NULL ? k->c->errstr : "out of memory");
+		if (k->c != NULL)
+			redisFree(k->c);
+		k->c = NULL;
+		return -1;
+	}
+	redisSetTimeout(k->c, r->tv);
+	pthread_mutex_lock(&r->mu);
+	was_down = r->down_logged;
+	r->down_logged = 0;
+	r->st.connected = 1;
+	if (was_down)
+		r->st.reconnects++;
+	pthread_mutex_unlock(&r->mu);
+	if (was_down)
+		log_notice("counters: redis %s reachable again: shared counters resumed", r->url);
+	return 0;
+}
+
+static redisReply *
+rd_eval(struct ctr_remote *r, redisContext *c, int argc, const char **argv, const size_t *lens)
+{
+	redisReply *rep = redisCommandArgv(c, argc, argv, lens);
+
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(rep);
+		rep = redisCommand(c, "SCRIPT LOAD %s", RD_SCRIPT);
+		if (rep == NULL)
+			return NULL;
+		freeReplyObject(rep);
+		rep = redisCommandArgv(c, argc, argv, lens);
+	}
+	return rep;
+}
+
+static int
+rd_update(struct ctr_remote *r, const char *key, int64_t now_ms, const uint32_t *inc,
+    const uint64_t *dh, struct ctr_values *out)
+{
+	const struct ctr_spec *sp = &r->spec;
+	char buf[8 + CTR_MAX_WINDOWS + CTR_MAX_COUNTS + CTR_MAX_DISTINCT][48];
+	const char *argv[8 + CTR_MAX_WINDOWS + CTR_MAX_COUNTS + CTR_MAX_DISTINCT];
+	size_t lens[BS_ARRAY_LEN(argv)];
+	uint64_t h = ctr_hash_str(key);
+	struct rd_conn *k;
+	redisReply *rep;
+	int argc = 0, i, j, w, n;
+	int64_t down;
+
+	pthread_mutex_lock(&r->mu);
+	down = r->down_until_ms;
+	pthread_mutex_unlock(&r->mu);
+	if (down != 0 && bs_mono_ms() < down) {
+		rd_stat_add(r, &r->st.fallbacks);
+		return -1;
+	}
+
+#define ARG(...) do { snprintf(buf[argc], sizeof buf[0], __VA_ARGS__); argv[argc] = buf[argc]; \
+	lens[argc] = strlen(buf[argc]); argc++; } while (0)
+	ARG("EVALSHA");
+	ARG("%s", r->sha);
+	ARG("0");
+	argv[argc] = NULL;       /* the base key: may be longer than a buf */
+	argc++;
+	ARG("%lld", (long long)(now_ms / 1000));
+	ARG("%d", sp->n_counts);
+	ARG("%d", sp->n_distinct);
+	ARG("%d", sp->n_windows);
+	for (w = 0; w < sp->n_windows; w++)
+		ARG("%lld", (long long)sp->window_s[w]);
+	for (i = 0; i < sp->n_counts; i++)
+		ARG("%u", inc != NULL ? inc[i] : 0);
+	for (j = 0; j < sp->n_distinct; j++) {
+		if (dh != NULL && dh[j] != 0)
+			ARG("%016llx", (unsigned long long)dh[j]);
+		else
+			ARG("%s", "");
+	}
+#undef ARG
+	{
+		char *base = xasprintf("%s:%016llx", r->prefix, (unsigned long long)h);
+
+		argv[3] = base;
+		lens[3] = strlen(base);
+		k = &r->pool[h % RD_POOL];
+		pthread_mutex_lock(&k->mu);
+		if (k->c == NULL && rd_connect(r, k) != 0) {
+			pthread_mutex_unlock(&k->mu);
+			free(base);
+			rd_stat_add(r, &r->st.fallbacks);
+			return -1;
+		}
+		rep = rd_eval(r, k->c, argc, argv, lens);
+		if (rep == NULL) {
+			char why[128];
+
+			snprintf(why, sizeof why, "%s", k->c->errstr[0] ? k->c->errstr : "no reply");
+			redisFree(k->c);
+			k->c = NULL;
+			pthread_mutex_unlock(&k->mu);
+			free(base);
+			rd_down(r, why);
+			rd_stat_add(r, &r->st.fallbacks);
+			return -1;
+		}
+		pthread_mutex_unlock(&k->mu);
+		free(base);
+	}
+	n = (sp->n_counts + sp->n_distinct) * sp->n_windows * 2;
+	if (rep->type != REDIS_REPLY_ARRAY || (int)rep->elements != n) {
+		log_err("counters: redis %s: unexpected script reply (%s)", r->url,
+		    rep->type == REDIS_REPLY_ERROR ? rep->str : "wrong shape");
+		freeReplyObject(rep);
+		rd_stat_add(r, &r->st.errors);
+		rd_stat_add(r, &r->st.fallbacks);
+		return -1;
+	}
+	memset(out, 0, sizeof *out);
+	n = 0;
+	for (i = 0; i < sp->n_counts + sp->n_distinct; i++)
+		for (w = 0; w < sp->n_windows; w++) {
+			int64_t wms = sp->window_s[w] * 1000;
+			double f = (double)(now_ms % wms) / (double)wms;
+			double a = (double)rep->element[n]->integer;
+			double b = (double)rep->element[n + 1]->integer;
+
+			n += 2;
+			if (i < sp->n_counts)
+				out->count[i][w] = a + b * (1 - f);
+			else            /* b is the union: current + previous */
+				out->distinct[i - sp->n_counts][w] = a + (b > a ? b - a : 0) * (1 - f);
+		}
+	freeReplyObject(rep);
+	rd_stat_add(r, &r->st.updates);
+	return 0;
+}
+
+static void
+rd_free(struct ctr_remote *r)
+{
+	int i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < RD_POOL; i++) {
+		if (r->pool[i].c != NULL)
+			redisFree(r->pool[i].c);
+		pthread_mutex_destroy(&r->pool[i].mu);
+	}
+	pthread_mutex_destroy(&r->mu);
+	free(r->url);
+	free(r->host);
+	free(r->path);
+	free(r->prefix);
+	free(r);
+}
+
+static void
+rd_stats(struct ctr_remote *r, struct ctr_redis_stats *out)
+{
+	pthread_mutex_lock(&r->mu);
+	*out = r->st;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static const struct ctr_remote_ops rd_ops = { rd_update, rd_free, rd_stats };
+
+/* "redis://HOST[:PORT][/]" or "unix:PATH"; 0 or -1. */
+static int
+rd_parse_url(struct ctr_remote *r, const char *url, char *err, size_t errlen)
+{
+	const char *p, *colon, *end;
+	char *tail;
+	long port = 6379;
+
+	if (strncmp(url, "unix:", 5) == 0 && url[5] == '/') {
+		r->path = xstrdup(url + 5);
+		return 0;
+	}
+	if (strncmp(url, "redis://", 8) != 0) {
+		snprintf(err, errlen, "%s: expected redis://HOST[:PORT] or unix:/PATH", url);
+		return -1;
+	}
+	p = url + 8;
+	end = p + strcspn(p, "/");
+	colon = memchr(p, ':', (size_t)(end - p));
+	if (colon != NULL) {
+		port = strtol(colon + 1, &tail, 10);
+		if (tail != end || port < 1 || port > 65535) {
+			snprintf(err, errlen, "%s: bad port", url);
+			return -1;
+		}
+	} else
+		colon = end;
+	if (colon == p) {
+		snprintf(err, errlen, "%s: no host", url);
+		return -1;
+	}
+	r->host = xasprintf("%.*s", (int)(colon - p), p);
+	r->port = (int)port;
+	return 0;
+}
+
+struct ctr_table *
+ctr_new_redis(const struct ctr_spec *spec, const char *url, const char *prefix,
+    int timeout_ms, char *err, size_t errlen)
+{
+	unsigned char md[SHA_DIGEST_LENGTH];
+	struct ctr_remote *r;
+	struct ctr_table *t;
+	int i;
+
+	if ((t = ctr_new(spec)) == NULL) {
+		snprintf(err, errlen, "counters: spec out of range");
+		return NULL;
+	}
+	r = xcalloc(1, sizeof *r);
+	r->spec = *spec;
+	if (url == NULL || rd_parse_url(r, url, err, errlen) != 0) {
+		if (url == NULL)
+			snprintf(err, errlen, "counters: no redis URL");
+		free(r);
+		ctr_free(t);
+		return NULL;
+	}
+	r->url = xstrdup(url);
+	r->prefix = xstrdup(prefix != NULL && *prefix ? prefix : "bs");
+	if (timeout_ms < 1)
+		timeout_ms = 1;
+	r->tv.tv_sec = timeout_ms / 1000;
+	r->tv.tv_usec = (timeout_ms % 1000) * 1000;
+	SHA1((const unsigned char *)RD_SCRIPT, sizeof RD_SCRIPT - 1, md);
+	for (i = 0; i < SHA_DIGEST_LENGTH; i++)
+		snprintf(r->sha + 2 * i, 3, "%02x", md[i]);
+	pthread_mutex_init(&r->mu, NULL);
+	for (i = 0; i < RD_POOL; i++)
+		pthread_mutex_init(&r->pool[i].mu, NULL);
+	/* one connection now, to say early whether Redis is there */
+	pthread_mutex_lock(&r->pool[0].mu);
+	if (rd_connect(r, &r->pool[0]) == 0)
+		log_info("counters: shared through redis %s (prefix %s)", r->url, r->prefix);
+	pthread_mutex_unlock(&r->pool[0].mu);
+	ctr_set_remote(t, r, &rd_ops);
+	return t;
+}

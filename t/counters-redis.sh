@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# counters-redis.sh - counters shared through a real Redis: two tables (two
+# milters) see the summed counts and distinct recipients; with Redis killed
+# the updates go on at once from the local counters (no update waits longer
+# than the timeout), the fallback is logged and counted; when Redis is back
+# the table reconnects and shares again.
+. "$top_srcdir/t/lib/common.sh"
+. "$top_srcdir/t/lib/redis.sh"
+
+grep -q '^#define HAVE_REDIS 1' "$top_builddir/config.h" 2>/dev/null ||
+  skip_all "built without Redis (configure --with-redis)"
+DRIVER=$top_builddir/t/ctr_redis_driver
+[ -x "$DRIVER" ] || skip_all "t/ctr_redis_driver not built"
+redis_start
+
+val() { sed -n "s/^$1=//p" "$T/share.out"; }
+"$DRIVER" "$REDIS_URL" "t$$" share 60 >"$T/share.out" 2>"$T/share.err"
+is "$?" 0 "the driver ran"
+is "$(val a_alone)" 60 "table A alone counts its own 60 messages"
+is "$(val a_local)" 60 "A's local table holds only its share"
+is "$(val b_local)" 60 "B's local table holds only its share"
+is "$(val shared)" 120 "B sees the summed count of both tables"
+d=$(val distinct)
+[ "${d:-0}" -ge 86 ] && [ "${d:-0}" -le 94 ]
+ok $? "distinct recipients across both tables: about 90 ($d)"
+like "$(cat "$T/share.out")" "updates=60 fallbacks=0" "every update was answered by Redis"
+
+# Redis killed in the middle of a run, then started again
+"$DRIVER" "$REDIS_URL" "u$$" loop 9 >"$T/loop.out" 2>"$T/loop.err" &
+dpid=$!
+at_exit "kill -9 $dpid"
+sleep 2
+redis_kill
+sleep 3
+redis_start
+wait "$dpid"
+is "$?" 0 "the driver kept running through the outage"
+last=$(tail -n 1 "$T/loop.out")
+echo "# $last"
+like "$last" "^done" "the driver finished its run"
+fb=$(printf '%s' "$last" | sed -n 's/.* fallbacks=\([0-9]*\).*/\1/p')
+[ "${fb:-0}" -ge 50 ]
+ok $? "updates during the outage were answered locally ($fb fallbacks)"
+mx=$(printf '%s' "$last" | sed -n 's/.* max_ms=\([0-9]*\).*/\1/p')
+[ "${mx:-9999}" -le 200 ]
+ok $? "no update waited long ($mx ms at most, timeout 50 ms)"
+like "$(cat "$T/loop.err")" "redis .* unreachable .*using local counters" "the fallback is logged"
+is "$(grep -c 'unreachable' "$T/loop.err")" 1 "and logged once"
+like "$(cat "$T/loop.err")" "reachable again" "the recovery is logged"
+like "$last" "reconnects=[1-9]" "the reconnection is counted"
+up=$(grep -E '^i=' "$T/loop.out" | tail -n 1 | sed -n 's/.*connected=\([01]\).*/\1/p')
+is "$up" 1 "connected again at the end"
+
+done_testing

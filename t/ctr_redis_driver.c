@@ -1,0 +1,117 @@
+/*
+ * ctr_redis_driver.c - test helper for t/counters-redis.sh: drives counter
+ * tables shared through Redis and prints what they see as key=value lines.
+ *
+ *	ctr_redis_driver URL PREFIX share N
+ *		two tables (as two milters would have) on one Redis: each adds
+ *		N messages for the key "bot", table A distinct items 0..N-1,
+ *		table B N/2..N/2+N-1.  Prints a_alone (A's value before B
+ *		started), a_local and b_local (each table's own local count),
+ *		shared (B's final value) and distinct (B's distinct estimate).
+ *	ctr_redis_driver URL PREFIX loop SECONDS
+ *		one update every 10 ms for SECONDS; prints once a second the
+ *		count seen, the table's Redis statistics and the slowest update
+ *		so far (max_ms), and "done" with the totals.
+ */
+#include "config.h"
+#include "counters.h"
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct ctr_spec spec = { 1, 1, 3, { 60, 600, 3600 }, 1000, 7200, 0 };
+
+static struct ctr_table *
+open_table(const char *url, const char *prefix)
+{
+	char err[256];
+	struct ctr_table *t = ctr_new_redis(&spec, url, prefix, 50, err, sizeof err);
+
+	if (t == NULL) {
+		fprintf(stderr, "ctr_redis_driver: %s\n", err);
+		exit(1);
+	}
+	return t;
+}
+
+static void
+add(struct ctr_table *t, int64_t now, int item, struct ctr_values *v)
+{
+	uint32_t inc[1] = { 1 };
+	uint64_t dh[1];
+	char s[32];
+
+	snprintf(s, sizeof s, "rcpt%d", item);
+	dh[0] = ctr_hash_str(s);
+	ctr_update(t, "bot", now, inc, dh, v);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctr_redis_stats rs;
+	struct ctr_values v, la, lb;
+	struct ctr_table *a, *b;
+	int64_t now, t0, t1, maxms = 0;
+	int i, n;
+
+	if (argc != 5) {
+		fprintf(stderr, "usage: ctr_redis_driver URL PREFIX share N | loop SECONDS\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	log_init("ctr_redis_driver", 1, LOG_USER, LOG_INFO);
+	n = atoi(argv[4]);
+	if (strcmp(argv[3], "share") == 0) {
+		/* early in an hour bucket: the previous buckets of this fresh prefix are empty */
+		now = bs_now_ms() / 3600000 * 3600000 + 1000;
+		a = open_table(argv[1], argv[2]);
+		b = open_table(argv[1], argv[2]);
+		for (i = 0; i < n; i++)
+			add(a, now, i, &v);
+		printf("a_alone=%.0f\n", v.count[0][0]);
+		for (i = 0; i < n; i++)
+			add(b, now, n / 2 + i, &v);
+		ctr_peek(a, "bot", now, &la);
+		ctr_peek(b, "bot", now, &lb);
+		printf("a_local=%.0f\nb_local=%.0f\nshared=%.0f\ndistinct=%.0f\n", la.count[0][0],
+		    lb.count[0][0], v.count[0][0], v.distinct[0][2]);
+		ctr_redis_get_stats(b, &rs);
+		printf("updates=%llu fallbacks=%llu\n", (unsigned long long)rs.updates,
+		    (unsigned long long)rs.fallbacks);
+		ctr_free(a);
+		ctr_free(b);
+		return 0;
+	}
+	if (strcmp(argv[3], "loop") == 0) {
+		a = open_table(argv[1], argv[2]);
+		t0 = bs_mono_ms();
+		for (i = 0; bs_mono_ms() - t0 < n * 1000LL; i++) {
+			t1 = bs_mono_ms();
+			add(a, bs_now_ms(), i, &v);
+			if (bs_mono_ms() - t1 > maxms)
+				maxms = bs_mono_ms() - t1;
+			if (i % 100 == 0) {
+				ctr_redis_get_stats(a, &rs);
+				printf("i=%d count=%.0f updates=%llu fallbacks=%llu errors=%llu reconnects=%llu "
+				    "connected=%d max_ms=%lld\n", i, v.count[0][0],
+				    (unsigned long long)rs.updates, (unsigned long long)rs.fallbacks,
+				    (unsigned long long)rs.errors, (unsigned long long)rs.reconnects,
+				    rs.connected, (long long)maxms);
+			}
+			usleep(10000);
+		}
+		ctr_redis_get_stats(a, &rs);
+		printf("done i=%d updates=%llu fallbacks=%llu errors=%llu reconnects=%llu max_ms=%lld\n", i,
+		    (unsigned long long)rs.updates, (unsigned long long)rs.fallbacks,
+		    (unsigned long long)rs.errors, (unsigned long long)rs.reconnects, (long long)maxms);
+		ctr_free(a);
+		return 0;
+	}
+	fprintf(stderr, "ctr_redis_driver: unknown mode %s\n", argv[3]);
+	return 2;
+}
