@@ -633,6 +633,7 @@ conf_load(const char *path, FILE *errout)
 	c->score.level[2] = cfg_getfloat(cfg, "scoring|level3");
 	bs_strlcpy(c->score.mitigation, cfg_getstr(cfg, "scoring|mitigation"), sizeof c->score.mitigation);
 	c->score.volume_max_level = (int)cfg_getint(cfg, "scoring|volume_max_level");
+	c->score.ipv6_prefix_len = (int)cfg_getint(cfg, "leases|ipv6_prefix_len");
 	c->score.volume_kinds[0] = '\0';
 	for (i = 0; i < cfg_size(cfg, "scoring|volume_kinds"); i++) {
 		size_t used = strlen(c->score.volume_kinds);

@@ -40,6 +40,9 @@ struct score_settings {
 	 * volume_max_level until an event of another kind arrives. */
 	char volume_kinds[256];
 	int volume_max_level;   /* 0..3; 3 turns the rule off */
+	/* Unattributed IPv6 events are keyed by this prefix ("ip:2001:db8:0:100::/56"),
+	 * so that one subscriber's /56 is one incident; 0 keys by the address. */
+	int ipv6_prefix_len;
 };
 
 struct conf {

@@ -16,6 +16,11 @@
  */
 #include "config.h"
 #include "correlate.h"
+#include "event.h"
+#include "leases.h"
+#include "util.h"
+
+#include <stdio.h>
 
 #include <math.h>
 #include <string.h>
@@ -96,6 +101,34 @@ correlate_level_kinds(const struct score_settings *p, double score, const char *
 	if (level > p->volume_max_level && correlate_volume_only(p, kinds))
 		level = p->volume_max_level;
 	return level;
+}
+
+void
+correlate_incident_key(const struct score_settings *p, const struct event *ev, char *key,
+    size_t size)
+{
+	char pfx[EVENT_IP_MAX + 8];
+
+	if (ev->subscriber[0] != '\0')
+		bs_strlcpy(key, ev->subscriber, size);
+	else if (ev->client_ip[0] != '\0' && p->ipv6_prefix_len > 0 && strchr(ev->client_ip, ':') != NULL
+	    && lease_client_key(ev->client_ip, p->ipv6_prefix_len, pfx, sizeof pfx) != NULL)
+		snprintf(key, size, "ip:%s", pfx);
+	else if (ev->client_ip[0] != '\0')
+		snprintf(key, size, "ip:%s", ev->client_ip);
+	else
+		key[0] = '\0';
+}
+
+double
+correlate_cap_score(const struct score_settings *p, double score, const char *kinds)
+{
+	double cap;
+
+	if (p->volume_max_level < 0 || p->volume_max_level > 2 || !correlate_volume_only(p, kinds))
+		return score;
+	cap = p->level[p->volume_max_level] - 0.01;
+	return score > cap ? cap : score;
 }
 
 /* Rank in the life cycle; -1 for an unknown state. */

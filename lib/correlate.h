@@ -19,8 +19,22 @@ int correlate_level(const struct score_settings *p, double score);
  * while every kind is one of p->volume_kinds.
  */
 int correlate_level_kinds(const struct score_settings *p, double score, const char *kinds);
+/*
+ * The score an incident keeps: while every kind is a volume kind, it is held
+ * just under the threshold of the level above volume_max_level, so that
+ * volume cannot bank a score that one later event of another kind would
+ * carry straight to mitigation.
+ */
+double correlate_cap_score(const struct score_settings *p, double score, const char *kinds);
 /* Is every kind in the comma-separated set one of p->volume_kinds? */
 int correlate_volume_only(const struct score_settings *p, const char *kinds);
+/*
+ * The incident key of an event: its subscriber, else "ip:<client address>"
+ * (an IPv6 address reduced to p->ipv6_prefix_len), else "" (no incident).
+ */
+struct event;
+void correlate_incident_key(const struct score_settings *p, const struct event *ev,
+    char *key, size_t size);
 /* Is this state one in which the incident is still open (not resolved or FP)? */
 int correlate_state_active(const char *state);
 /* Is a transition from -> to allowed? (open->notified->acknowledged->resolved|false_positive) */

@@ -740,8 +740,8 @@ values(const struct ctr_table *t, const unsigned char *e, int64_t now_ms, struct
 	}
 }
 
-void
-ctr_update(struct ctr_table *t, const char *key, int64_t now_ms,
+static void
+local_update(struct ctr_table *t, const char *key, int64_t now_ms,
     const uint32_t *inc, const uint64_t *dh, struct ctr_values *out)
 {
 	uint64_t h = ctr_hash_str(key);
@@ -780,11 +780,39 @@ ctr_update(struct ctr_table *t, const char *key, int64_t now_ms,
 	if (out != NULL)
 		values(t, e, now_ms, out);
 	pthread_mutex_unlock(&s->mu);
+}
+
+void
+ctr_update(struct ctr_table *t, const char *key, int64_t now_ms,
+    const uint32_t *inc, const uint64_t *dh, struct ctr_values *out)
+{
+	ctr_update_n(t, key, now_ms, inc, dh, 0, NULL, 0, out);
+}
+
+void
+ctr_update_n(struct ctr_table *t, const char *key, int64_t now_ms, const uint32_t *inc,
+    const uint64_t *dh, int set, const uint64_t *more, size_t nmore, struct ctr_values *out)
+{
+	uint64_t d1[CTR_MAX_DISTINCT];
+	size_t i;
+
+	local_update(t, key, now_ms, inc, dh, out);
+	if (set >= 0 && set < t->spec.n_distinct)
+		for (i = 0; i < nmore; i++) {
+			if (more[i] == 0)
+				continue;
+			memset(d1, 0, sizeof d1);
+			d1[set] = more[i];
+			local_update(t, key, now_ms, NULL, d1, out);
+		}
+	else
+		nmore = 0;
 	/* The local values above are the fallback when the shared store fails. */
 	if (t->remote != NULL) {
 		struct ctr_values rv;
 
-		if (t->remote_ops->update(t->remote, key, now_ms, inc, dh, &rv) == 0 && out != NULL)
+		if (t->remote_ops->update(t->remote, key, now_ms, inc, dh, set, more, nmore, &rv) == 0 &&
+		    out != NULL)
 			*out = rv;
 	}
 }

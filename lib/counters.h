@@ -63,6 +63,11 @@ void ctr_free(struct ctr_table *t);                /* NULL is fine */
  */
 void ctr_update(struct ctr_table *t, const char *key, int64_t now_ms,
     const uint32_t *inc, const uint64_t *dh, struct ctr_values *out);
+/* The same, adding the item hashes more[0..nmore) (0s skipped) to
+ * distinct set `set` as well: a message's recipient domains in one call,
+ * which is one round trip with a shared (Redis) table. */
+void ctr_update_n(struct ctr_table *t, const char *key, int64_t now_ms, const uint32_t *inc,
+    const uint64_t *dh, int set, const uint64_t *more, size_t nmore, struct ctr_values *out);
 /* Read without changing; returns 0 if the key is tracked, else 1 (out zeroed). */
 int ctr_peek(struct ctr_table *t, const char *key, int64_t now_ms, struct ctr_values *out);
 /* Drop expired keys now (the table also does this incrementally). */
@@ -88,7 +93,8 @@ struct ctr_redis_stats {
 };
 struct ctr_remote_ops {
 	int (*update)(struct ctr_remote *r, const char *key, int64_t now_ms,
-	    const uint32_t *inc, const uint64_t *dh, struct ctr_values *out);
+	    const uint32_t *inc, const uint64_t *dh, int set, const uint64_t *more, size_t nmore,
+	    struct ctr_values *out);
 	void (*free)(struct ctr_remote *r);
 	void (*stats)(struct ctr_remote *r, struct ctr_redis_stats *out);
 };

@@ -7,9 +7,12 @@
  * does everything for one key: per count and window it INCRBYs the current
  * fixed bucket (buckets aligned on multiples of the window, as in
  * counters.c) and reads the previous one; per distinct set and window it
- * PFADDs the item to the current bucket's HyperLogLog and returns PFCOUNT of
- * the current bucket and of current + previous.  Every bucket key expires
- * two windows after its bucket.  The values are then interpolated like the
+ * PFADDs the items (ctr_update_n: all of a message's recipient domains at
+ * once) to the current bucket's HyperLogLog and to a second one that
+ * started as a copy of the previous bucket's (PFMERGE, once per bucket), and
+ * returns the single-key PFCOUNTs of both (cheap: Redis caches them; a
+ * PFCOUNT over two keys would merge 12 KB registers on every call).  Every
+ * bucket key expires two windows after its bucket.  The values are then interpolated like the
  * local table's: cur + prev * (1 - f), f the fraction of the current bucket
  * elapsed.  Keys: "PREFIX:<64-bit key hash in hex>:c<i>:<W>:<bucket>" and
  * ":d<j>:..." (a hash, not the subscriber id: shorter, and no names in
@@ -58,7 +61,7 @@ static const char RD_SCRIPT[] =
     "    local cur\n"
     "    if inc > 0 then\n"
     "      cur = redis.call('INCRBY', k .. b, inc)\n"
-    "      redis.call('EXPIRE', k .. b, 2 * W + 60)\n"
+    "      if cur == inc then redis.call('EXPIRE', k .. b, 2 * W + 60) end\n"
     "    else\n"
     "      cur = tonumber(redis.call('GET', k .. b) or '0')\n"
     "    end\n"
@@ -67,17 +70,33 @@ static const char RD_SCRIPT[] =
     "  end\n"
     "end\n"
     "for j = 1, nd do\n"
-    "  local item = ARGV[a]; a = a + 1\n"
+    "  local items = {}\n"
+    "  for it in string.gmatch(ARGV[a], '[^,]+') do items[#items + 1] = it end\n"
+    "  a = a + 1\n"
     "  for w = 1, nw do\n"
     "    local W = win[w]\n"
     "    local b = math.floor(now / W)\n"
     "    local k = base .. ':d' .. j .. ':' .. W .. ':'\n"
-    "    if item ~= '' then\n"
-    "      redis.call('PFADD', k .. b, item)\n"
-    "      redis.call('EXPIRE', k .. b, 2 * W + 60)\n"
+    "    local cur, uni = k .. b, k .. 'u' .. b\n"
+    "    if #items > 0 then\n"
+    "      if redis.call('EXISTS', uni) == 0 then\n"
+    "        redis.call('PFMERGE', uni, k .. (b - 1))\n"
+    "        redis.call('EXPIRE', uni, 2 * W + 60)\n"
+    "      end\n"
+    "      if redis.call('PFADD', cur, unpack(items)) == 1 then\n"
+    "        redis.call('EXPIRE', cur, 2 * W + 60)\n"
+    "      end\n"
+    "      redis.call('PFADD', uni, unpack(items))\n"
+    "      out[#out + 1] = redis.call('PFCOUNT', cur)\n"
+    "      out[#out + 1] = redis.call('PFCOUNT', uni)\n"
+    "    else\n"
+    "      out[#out + 1] = redis.call('PFCOUNT', cur)\n"
+    "      if redis.call('EXISTS', uni) == 1 then\n"
+    "        out[#out + 1] = redis.call('PFCOUNT', uni)\n"
+    "      else\n"
+    "        out[#out + 1] = redis.call('PFCOUNT', k .. (b - 1))\n"
+    "      end\n"
     "    end\n"
-    "    out[#out + 1] = redis.call('PFCOUNT', k .. b)\n"
-    "    out[#out + 1] = redis.call('PFCOUNT', k .. b, k .. (b - 1))\n"
     "  end\n"
     "end\n"
     "return out\n";
@@ -174,16 +193,16 @@ rd_eval(struct ctr_remote *r, redisContext *c, int argc, const char **argv, cons
 
 static int
 rd_update(struct ctr_remote *r, const char *key, int64_t now_ms, const uint32_t *inc,
-    const uint64_t *dh, struct ctr_values *out)
+    const uint64_t *dh, int set, const uint64_t *more, size_t nmore, struct ctr_values *out)
 {
+	enum { MAXARG = 8 + CTR_MAX_WINDOWS + CTR_MAX_COUNTS + CTR_MAX_DISTINCT };
 	const struct ctr_spec *sp = &r->spec;
-	char buf[8 + CTR_MAX_WINDOWS + CTR_MAX_COUNTS + CTR_MAX_DISTINCT][48];
-	const char *argv[8 + CTR_MAX_WINDOWS + CTR_MAX_COUNTS + CTR_MAX_DISTINCT];
-	size_t lens[BS_ARRAY_LEN(argv)];
+	char *argv[MAXARG];
+	size_t lens[MAXARG], m;
 	uint64_t h = ctr_hash_str(key);
 	struct rd_conn *k;
-	redisReply *rep;
-	int argc = 0, i, j, w, n;
+	redisReply *rep = NULL;
+	int argc = 0, i, j, w, n, rc = -1;
 	int64_t down;
 
 	pthread_mutex_lock(&r->mu);
@@ -194,65 +213,65 @@ rd_update(struct ctr_remote *r, const char *key, int64_t now_ms, const uint32_t 
 		return -1;
 	}
 
-#define ARG(...) do { snprintf(buf[argc], sizeof buf[0], __VA_ARGS__); argv[argc] = buf[argc]; \
-	lens[argc] = strlen(buf[argc]); argc++; } while (0)
-	ARG("EVALSHA");
-	ARG("%s", r->sha);
-	ARG("0");
-	argv[argc] = NULL;       /* the base key: may be longer than a buf */
-	argc++;
-	ARG("%lld", (long long)(now_ms / 1000));
-	ARG("%d", sp->n_counts);
-	ARG("%d", sp->n_distinct);
-	ARG("%d", sp->n_windows);
+	argv[argc++] = xstrdup("EVALSHA");
+	argv[argc++] = xstrdup(r->sha);
+	argv[argc++] = xstrdup("0");
+	argv[argc++] = xasprintf("%s:%016llx", r->prefix, (unsigned long long)h);
+	argv[argc++] = xasprintf("%lld", (long long)(now_ms / 1000));
+	argv[argc++] = xasprintf("%d", sp->n_counts);
+	argv[argc++] = xasprintf("%d", sp->n_distinct);
+	argv[argc++] = xasprintf("%d", sp->n_windows);
 	for (w = 0; w < sp->n_windows; w++)
-		ARG("%lld", (long long)sp->window_s[w]);
+		argv[argc++] = xasprintf("%lld", (long long)sp->window_s[w]);
 	for (i = 0; i < sp->n_counts; i++)
-		ARG("%u", inc != NULL ? inc[i] : 0);
+		argv[argc++] = xasprintf("%u", inc != NULL ? inc[i] : 0);
 	for (j = 0; j < sp->n_distinct; j++) {
-		if (dh != NULL && dh[j] != 0)
-			ARG("%016llx", (unsigned long long)dh[j]);
-		else
-			ARG("%s", "");
+		/* the set's items, comma-separated hex ("" for none) */
+		char *list = xstrdup(""), *tmp;
+
+		if (dh != NULL && dh[j] != 0) {
+			free(list);
+			list = xasprintf("%016llx", (unsigned long long)dh[j]);
+		}
+		for (m = 0; j == set && m < nmore; m++) {
+			if (more[m] == 0)
+				continue;
+			tmp = xasprintf("%s%s%016llx", list, list[0] ? "," : "", (unsigned long long)more[m]);
+			free(list);
+			list = tmp;
+		}
+		argv[argc++] = list;
 	}
-#undef ARG
-	{
-		char *base = xasprintf("%s:%016llx", r->prefix, (unsigned long long)h);
+	for (i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
 
-		argv[3] = base;
-		lens[3] = strlen(base);
-		k = &r->pool[h % RD_POOL];
-		pthread_mutex_lock(&k->mu);
-		if (k->c == NULL && rd_connect(r, k) != 0) {
-			pthread_mutex_unlock(&k->mu);
-			free(base);
-			rd_stat_add(r, &r->st.fallbacks);
-			return -1;
-		}
-		rep = rd_eval(r, k->c, argc, argv, lens);
-		if (rep == NULL) {
-			char why[128];
-
-			snprintf(why, sizeof why, "%s", k->c->errstr[0] ? k->c->errstr : "no reply");
-			redisFree(k->c);
-			k->c = NULL;
-			pthread_mutex_unlock(&k->mu);
-			free(base);
-			rd_down(r, why);
-			rd_stat_add(r, &r->st.fallbacks);
-			return -1;
-		}
+	k = &r->pool[h % RD_POOL];
+	pthread_mutex_lock(&k->mu);
+	if (k->c == NULL && rd_connect(r, k) != 0) {
 		pthread_mutex_unlock(&k->mu);
-		free(base);
+		rd_stat_add(r, &r->st.fallbacks);
+		goto out;
 	}
+	rep = rd_eval(r, k->c, argc, (const char **)argv, lens);
+	if (rep == NULL) {
+		char why[128];
+
+		snprintf(why, sizeof why, "%s", k->c->errstr[0] ? k->c->errstr : "no reply");
+		redisFree(k->c);
+		k->c = NULL;
+		pthread_mutex_unlock(&k->mu);
+		rd_down(r, why);
+		rd_stat_add(r, &r->st.fallbacks);
+		goto out;
+	}
+	pthread_mutex_unlock(&k->mu);
 	n = (sp->n_counts + sp->n_distinct) * sp->n_windows * 2;
 	if (rep->type != REDIS_REPLY_ARRAY || (int)rep->elements != n) {
 		log_err("counters: redis %s: unexpected script reply (%s)", r->url,
 		    rep->type == REDIS_REPLY_ERROR ? rep->str : "wrong shape");
-		freeReplyObject(rep);
 		rd_stat_add(r, &r->st.errors);
 		rd_stat_add(r, &r->st.fallbacks);
-		return -1;
+		goto out;
 	}
 	memset(out, 0, sizeof *out);
 	n = 0;
@@ -269,9 +288,14 @@ rd_update(struct ctr_remote *r, const char *key, int64_t now_ms, const uint32_t 
 			else            /* b is the union: current + previous */
 				out->distinct[i - sp->n_counts][w] = a + (b > a ? b - a : 0) * (1 - f);
 		}
-	freeReplyObject(rep);
 	rd_stat_add(r, &r->st.updates);
-	return 0;
+	rc = 0;
+out:
+	if (rep != NULL)
+		freeReplyObject(rep);
+	for (i = 0; i < argc; i++)
+		free(argv[i]);
+	return rc;
 }
 
 static void

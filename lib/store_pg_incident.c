@@ -132,14 +132,9 @@ find_active(struct store *st, const char *key, int64_t *inc, int *level, double 
 
 /* The incident key of an event into key ("" when it has none). */
 static void
-event_key(const struct event *ev, char *key, size_t size)
+event_key(const struct score_settings *policy, const struct event *ev, char *key, size_t size)
 {
-	if (ev->subscriber[0] != '\0')
-		bs_strlcpy(key, ev->subscriber, size);
-	else if (ev->client_ip[0] != '\0')
-		snprintf(key, size, "ip:%s", ev->client_ip);
-	else
-		key[0] = '\0';
+	correlate_incident_key(policy, ev, key, size);
 }
 
 /* One event, inside the caller's transaction. */
@@ -159,7 +154,7 @@ record_one(struct store *st, const struct score_settings *policy, const struct e
 	if (!isfinite(ev->score) || ev->score < 0)
 		return pg_errf(st, "event at %lld: score %g is not a finite number >= 0",
 		    (long long)ev->ts_ms, ev->score);
-	event_key(ev, key, sizeof key);
+	event_key(policy, ev, key, sizeof key);
 	if (key[0] != '\0') {
 		found = find_active(st, key, &inc, &level_before, &score, &score_ms, &updated_ms,
 		    &kinds, &sources);
@@ -225,7 +220,8 @@ record_one(struct store *st, const struct score_settings *policy, const struct e
 		kinds = k2;
 	}
 	/* the level follows the score, held back while only volume kinds
-	 * have been seen (correlate_level_kinds) */
+	 * have been seen (correlate_cap_score, correlate_level_kinds) */
+	score = correlate_cap_score(policy, score, kinds);
 	level = correlate_level_kinds(policy, score, kinds);
 	if (level < level_before)
 		level = level_before;
@@ -266,7 +262,7 @@ fail:
 }
 
 static int
-lock_keys(struct store *st, const struct event *evs, size_t n)
+lock_keys(struct store *st, const struct score_settings *policy, const struct event *evs, size_t n)
 {
 	struct pg_params p = PG_PARAMS_INIT;
 	char key[EVENT_SUBSCRIBER_MAX + 8], *all = NULL, *tmp;
@@ -274,7 +270,7 @@ lock_keys(struct store *st, const struct event *evs, size_t n)
 	int rc;
 
 	for (i = 0; i < n; i++) {
-		event_key(&evs[i], key, sizeof key);
+		event_key(policy, &evs[i], key, sizeof key);
 		if (key[0] == '\0' || strchr(key, '\n') != NULL)
 			continue;        /* no key, or one that cannot be listed (never locked) */
 		tmp = xasprintf("%s%s\n", all != NULL ? all : "", key);
@@ -299,7 +295,7 @@ pg_record_events(struct store *st, const struct score_settings *policy,
 
 	if (pg_begin(st) != 0)
 		return STORE_ERR;
-	if (lock_keys(st, evs, n) != 0)
+	if (lock_keys(st, policy, evs, n) != 0)
 		return pg_fail(st);
 	for (i = 0; i < n; i++)
 		if (record_one(st, policy, &evs[i], now, res != NULL ? &res[i] : &one) != 0)

@@ -137,12 +137,7 @@ record_one(struct store *st, const struct score_settings *policy, const struct e
 	if (!isfinite(ev->score) || ev->score < 0)
 		return sq_errf(st, "event at %lld: score %g is not a finite number >= 0",
 		    (long long)ev->ts_ms, ev->score);
-	if (ev->subscriber[0] != '\0')
-		bs_strlcpy(key, ev->subscriber, sizeof key);
-	else if (ev->client_ip[0] != '\0')
-		snprintf(key, sizeof key, "ip:%s", ev->client_ip);
-	else
-		key[0] = '\0';
+	correlate_incident_key(policy, ev, key, sizeof key);
 
 	if (key[0] != '\0') {
 		if ((s = sq_prep(st, SQL_INC_FIND)) == NULL)
@@ -211,7 +206,8 @@ record_one(struct store *st, const struct score_settings *policy, const struct e
 		kinds = k2;
 	}
 	/* the level follows the score, held back while only volume kinds
-	 * have been seen (correlate_level_kinds) */
+	 * have been seen (correlate_cap_score, correlate_level_kinds) */
+	score = correlate_cap_score(policy, score, kinds);
 	level = correlate_level_kinds(policy, score, kinds);
 	if (level < level_before)
 		level = level_before;

@@ -24,6 +24,10 @@ d=$(val distinct)
 [ "${d:-0}" -ge 86 ] && [ "${d:-0}" -le 94 ]
 ok $? "distinct recipients across both tables: about 90 ($d)"
 like "$(cat "$T/share.out")" "updates=60 fallbacks=0" "every update was answered by Redis"
+is "$(val multi_count)" 121 "one update with 20 recipient domains counts one message"
+d=$(val multi_distinct)
+[ "${d:-0}" -ge 105 ] && [ "${d:-0}" -le 115 ]
+ok $? "... and adds its 20 domains to the distinct set in the same call (about 110: $d)"
 
 # Redis killed in the middle of a run, then started again
 "$DRIVER" "$REDIS_URL" "u$$" loop 9 >"$T/loop.out" 2>"$T/loop.err" &

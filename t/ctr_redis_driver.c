@@ -8,6 +8,8 @@
  *		table B N/2..N/2+N-1.  Prints a_alone (A's value before B
  *		started), a_local and b_local (each table's own local count),
  *		shared (B's final value) and distinct (B's distinct estimate).
+ *		Then A adds one message with 20 new items in one ctr_update_n
+ *		call: multi_count and multi_distinct.
  *	ctr_redis_driver URL PREFIX loop SECONDS
  *		one update every 10 ms for SECONDS; prints once a second the
  *		count seen, the table's Redis statistics and the slowest update
@@ -80,6 +82,19 @@ main(int argc, char **argv)
 		ctr_peek(b, "bot", now, &lb);
 		printf("a_local=%.0f\nb_local=%.0f\nshared=%.0f\ndistinct=%.0f\n", la.count[0][0],
 		    lb.count[0][0], v.count[0][0], v.distinct[0][2]);
+		/* one message with 20 new recipient domains: one call */
+		{
+			uint32_t inc[1] = { 1 };
+			uint64_t dh[1] = { 0 }, more[20];
+			char s[32];
+
+			for (i = 0; i < 20; i++) {
+				snprintf(s, sizeof s, "more%d", i);
+				more[i] = ctr_hash_str(s);
+			}
+			ctr_update_n(a, "bot", now, inc, dh, 0, more, 20, &v);
+			printf("multi_count=%.0f\nmulti_distinct=%.0f\n", v.count[0][0], v.distinct[0][2]);
+		}
 		ctr_redis_get_stats(b, &rs);
 		printf("updates=%llu fallbacks=%llu\n", (unsigned long long)rs.updates,
 		    (unsigned long long)rs.fallbacks);

@@ -58,6 +58,8 @@ out=$("$CLIENT" "unix:$MILTER_SOCK" 2>&1); rc=$?
 echo "$out" | grep -E '^(not )?ok' | sed 's/^/# client: /'
 is "$rc" 0 "every hostile session handled, the filter answered after each"
 
+# the milter logs a decision just after it answers: give the last one a moment
+wait_for grep -q 'helo=second.example' "$MILTER_LOG"
 log=$(cat "$MILTER_LOG")
 like "$log" 'bad input: HELO of 10240 bytes' "log: the 10 kB HELO is named"
 like "$log" 'event kind=helo score=[0-9.]+ subscriber=mallory .*"check":"too_long"' \

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "correlate.h"
+#include "event.h"
 
 static const struct score_settings pol = { .half_life_s = 3600.0, .level = { 10.0, 30.0, 60.0 }, .mitigation = "throttle" };
 
@@ -88,6 +89,11 @@ test_volume_corroboration(void **state)
 	/* a kind that merely starts like a volume kind is not one */
 	assert_int_equal(correlate_level_kinds(&p, 100.0, "rates"), 3);
 	assert_int_equal(correlate_level_kinds(&p, 100.0, ""), 3);
+	/* the score is held under level 2 while volume-only */
+	assert_true(correlate_cap_score(&p, 500.0, "rate,fanout") < 30.0);
+	assert_true(correlate_cap_score(&p, 500.0, "rate,fanout") > 29.9);
+	assert_true(correlate_cap_score(&p, 12.0, "rate") == 12.0);
+	assert_true(correlate_cap_score(&p, 500.0, "rate,helo") == 500.0);
 	assert_true(correlate_volume_only(&p, "rate,fanout"));
 	assert_false(correlate_volume_only(&p, "rate,helo"));
 	/* the rule off: an empty list, or a cap of 3 */
@@ -98,6 +104,38 @@ test_volume_corroboration(void **state)
 	assert_int_equal(correlate_level_kinds(&p, 100.0, "rate"), 3);
 	p.volume_max_level = 0;
 	assert_int_equal(correlate_level_kinds(&p, 100.0, "rate"), 0);
+}
+
+/* Unattributed events: an IPv6 client is keyed by its delegated prefix. */
+static void
+test_incident_key(void **state)
+{
+	struct score_settings p = pol;
+	struct event ev;
+	char key[300];
+
+	p.ipv6_prefix_len = 56;
+	event_init(&ev, 1, "milter", "helo", 1);
+	event_set_subscriber(&ev, "alice");
+	event_set_client_ip(&ev, "2001:db8:0:1ab::5");
+	correlate_incident_key(&p, &ev, key, sizeof key);
+	assert_string_equal(key, "alice");
+	event_set_subscriber(&ev, "");
+	correlate_incident_key(&p, &ev, key, sizeof key);
+	assert_string_equal(key, "ip:2001:db8:0:100::/56");
+	event_set_client_ip(&ev, "2001:db8:0:1ff:aaaa::1");   /* same /56 */
+	correlate_incident_key(&p, &ev, key, sizeof key);
+	assert_string_equal(key, "ip:2001:db8:0:100::/56");
+	event_set_client_ip(&ev, "100.64.1.10");
+	correlate_incident_key(&p, &ev, key, sizeof key);
+	assert_string_equal(key, "ip:100.64.1.10");
+	p.ipv6_prefix_len = 0;
+	event_set_client_ip(&ev, "2001:db8:0:1ab::5");
+	correlate_incident_key(&p, &ev, key, sizeof key);
+	assert_string_equal(key, "ip:2001:db8:0:1ab::5");
+	event_set_client_ip(&ev, "");
+	correlate_incident_key(&p, &ev, key, sizeof key);
+	assert_string_equal(key, "");
 }
 
 static void
@@ -147,6 +185,7 @@ main(void)
 		cmocka_unit_test(test_level_boundaries),
 		cmocka_unit_test(test_level_after_decay),
 		cmocka_unit_test(test_volume_corroboration),
+		cmocka_unit_test(test_incident_key),
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_transitions),
 	};

@@ -754,6 +754,8 @@ def score_keys(db, half_life, levels, volume_kinds=("rate", "fanout"), volume_ma
             st["score"] *= 2 ** (-(ts - st["last"]) / 1000.0 / half_life)
         st["score"] += score
         st["last"] = ts
+        if volume_kinds and set(st["bare"]) | {kind} <= set(volume_kinds) and 0 <= volume_max_level <= 2:
+            st["score"] = min(st["score"], levels[volume_max_level] - 0.01)
         st["max"] = max(st["max"], st["score"])
         st["kinds"].add("%s/%s" % (source, kind))
         st["bare"].add(kind)
