@@ -196,17 +196,105 @@ errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 	report(file, line, fmt, ap);
 }
 
+/*
+ * Where each option was set: "section|name" -> file:line, recorded while
+ * parsing, so that the checks that run on the whole tree afterwards can
+ * still say where the value they refuse came from.
+ */
+struct seen {
+	char *key;
+	const char *file;      /* borrowed from the line map */
+	int line;
+};
+static __thread struct seen *cur_seen;
+static __thread size_t cur_nseen;
+
+static void
+seen_record(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *file;
+	int line;
+	char *key;
+	size_t i;
+
+	where(cfg, &file, &line);
+	if (file == NULL || line <= 0)
+		return;
+	key = xasprintf("%s|%s", cfg->name ? cfg->name : "root", opt->name);
+	for (i = 0; i < cur_nseen; i++) {
+		if (strcmp(cur_seen[i].key, key) == 0) {
+			free(key);
+			cur_seen[i].file = file;
+			cur_seen[i].line = line;
+			return;
+		}
+	}
+	cur_seen = xrealloc(cur_seen, (cur_nseen + 1) * sizeof *cur_seen);
+	cur_seen[cur_nseen].key = key;
+	cur_seen[cur_nseen].file = file;
+	cur_seen[cur_nseen].line = line;
+	cur_nseen++;
+}
+
+/* For a message "option 'a|b|c': ...", where c (in section b) was set. */
+static int
+seen_lookup(const char *msg, const char **file, int *line)
+{
+	const char *p, *q, *name, *sect;
+	char key[256];
+	size_t i;
+
+	if (strncmp(msg, "option '", 8) != 0)
+		return 0;
+	p = msg + 8;
+	if ((q = strchr(p, '\'')) == NULL || (size_t)(q - p) >= sizeof key)
+		return 0;
+	for (name = q; name > p && name[-1] != '|'; name--)
+		;
+	if (name == p) {
+		snprintf(key, sizeof key, "root|%.*s", (int)(q - p), p);
+	} else {
+		for (sect = name - 1; sect > p && sect[-1] != '|'; sect--)
+			;
+		snprintf(key, sizeof key, "%.*s", (int)(q - sect), sect);
+	}
+	for (i = 0; i < cur_nseen; i++) {
+		if (strcmp(cur_seen[i].key, key) == 0) {
+			*file = cur_seen[i].file;
+			*line = cur_seen[i].line;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+seen_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < cur_nseen; i++)
+		free(cur_seen[i].key);
+	free(cur_seen);
+	cur_seen = NULL;
+	cur_nseen = 0;
+}
+
 void
 conf_error(cfg_t *cfg, int *nerr, const char *fmt, ...)
 {
 	va_list ap;
 	const char *file;
 	int line;
+	char msg[1024];
 
-	where(cfg, &file, &line);
 	va_start(ap, fmt);
-	report(file, line, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	where(cfg, &file, &line);
+	if (line <= 0)
+		seen_lookup(msg, &file, &line);
+	report_at(file, line, "%s", msg);
 	if (nerr != NULL)
 		(*nerr)++;
 }
@@ -245,6 +333,30 @@ validate_bound(cfg_t *cfg, cfg_opt_t *opt)
 		}
 	}
 	return 0;
+}
+
+static int
+validate_any(cfg_t *cfg, cfg_opt_t *opt)
+{
+	seen_record(cfg, opt);
+	return validate_bound(cfg, opt);
+}
+
+/* Register validate_any on every option of the schema under prefix. */
+static void
+watch_all(cfg_t *root, cfg_opt_t *opts, const char *prefix)
+{
+	cfg_opt_t *o;
+
+	for (o = opts; o != NULL && o->name != NULL; o++) {
+		char *path = prefix ? xasprintf("%s|%s", prefix, o->name) : xstrdup(o->name);
+
+		if (o->type == CFGT_SEC)
+			watch_all(root, o->subopts, path);
+		else if (o->type != CFGT_FUNC)
+			cfg_set_validate_func(root, path, validate_any);
+		free(path);
+	}
 }
 
 static void
@@ -560,6 +672,7 @@ conf_load(const char *path, FILE *errout)
 	add_bounds(cfg, core_bounds);
 	for (i = 0; i < BS_ARRAY_LEN(areas); i++)
 		add_bounds(cfg, areas[i]->bounds);
+	watch_all(cfg, cfg->opts, NULL);
 
 	if (path != NULL) {
 		char *buf = xstrdup("");
@@ -585,6 +698,7 @@ conf_load(const char *path, FILE *errout)
 				areas[i]->check(cfg, &nerr);
 	}
 	free_bounds();
+	seen_free();
 	cur_sink = NULL;
 	cur_root = NULL;
 	if (cur_map != NULL) {
