@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef BS_SYSCONFDIR
@@ -526,6 +527,19 @@ preprocess(const char *path, int depth, struct linemap *m, char **buf, size_t *l
 	if (depth > 8) {
 		report_at(from_file, from_line, "include(\"%s\"): nested too deeply (more than 8 levels)", path);
 		return -1;
+	}
+	{
+		struct stat sb;
+
+		/* a device or a fifo named by mistake must not hang the loader */
+		if (strcmp(path, "/dev/null") != 0 && stat(path, &sb) == 0
+		    && (!S_ISREG(sb.st_mode) || sb.st_size > 4 * 1024 * 1024)) {
+			if (from_file != NULL)
+				report_at(from_file, from_line, "include(\"%s\"): not a regular file of at most 4 MiB", path);
+			else
+				report_at(path, 0, "not a regular file of at most 4 MiB");
+			return -1;
+		}
 	}
 	text = bs_read_file(path, NULL);
 	if (text == NULL) {
