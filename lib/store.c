@@ -361,6 +361,134 @@ store_stats(struct store *st, enum store_stat which, int64_t since_ms, int64_t n
 	return st->ops->stats(st, which, since_ms, now_ms, fn, ud);
 }
 
+int
+store_notify_fanout(struct store *st, int64_t now_ms, int limit, store_notify_route_fn route, void *ud)
+{
+	if (st->ops->notify_fanout == NULL)
+		return store_unsupported(st, "notify fanout");
+	return st->ops->notify_fanout(st, now_ms, limit, route, ud);
+}
+
+int
+store_notify_claim(struct store *st, const char *worker, int64_t now_ms, int64_t lease_ms, int limit, struct delivery **out, size_t *n)
+{
+	if (st->ops->notify_claim == NULL)
+		return store_unsupported(st, "notify claim");
+	return st->ops->notify_claim(st, worker, now_ms, lease_ms, limit, out, n);
+}
+
+int
+store_notify_sent(struct store *st, int64_t id, const char *worker, int64_t now_ms, const char *note)
+{
+	if (st->ops->notify_sent == NULL)
+		return store_unsupported(st, "notify sent");
+	return st->ops->notify_sent(st, id, worker, now_ms, note);
+}
+
+int
+store_notify_skipped(struct store *st, int64_t id, const char *worker, int64_t now_ms, const char *note)
+{
+	if (st->ops->notify_skipped == NULL)
+		return store_unsupported(st, "notify skipped");
+	return st->ops->notify_skipped(st, id, worker, now_ms, note);
+}
+
+int
+store_notify_retry(struct store *st, int64_t id, const char *worker, int64_t now_ms, int64_t next_ms, const char *error, int counted)
+{
+	if (st->ops->notify_retry == NULL)
+		return store_unsupported(st, "notify retry");
+	return st->ops->notify_retry(st, id, worker, now_ms, next_ms, error, counted);
+}
+
+int
+store_notify_failed(struct store *st, int64_t id, const char *worker, int64_t now_ms, const char *error)
+{
+	if (st->ops->notify_failed == NULL)
+		return store_unsupported(st, "notify failed");
+	return st->ops->notify_failed(st, id, worker, now_ms, error);
+}
+
+int
+store_notify_deliveries(struct store *st, int64_t incident_id, int (*fn)(void *ud, const struct delivery *d), void *ud)
+{
+	if (st->ops->notify_deliveries == NULL)
+		return store_unsupported(st, "notify deliveries");
+	return st->ops->notify_deliveries(st, incident_id, fn, ud);
+}
+
+int
+store_notify_notice_slot(struct store *st, const char *subscriber, const char *key, int64_t now_ms, int64_t interval_ms, int64_t *next_ms)
+{
+	if (st->ops->notify_notice_slot == NULL)
+		return store_unsupported(st, "notify notice slot");
+	return st->ops->notify_notice_slot(st, subscriber, key, now_ms, interval_ms, next_ms);
+}
+
+int
+store_notify_notice_release(struct store *st, const char *subscriber, int64_t prev_ms)
+{
+	if (st->ops->notify_notice_release == NULL)
+		return store_unsupported(st, "notify notice release");
+	return st->ops->notify_notice_release(st, subscriber, prev_ms);
+}
+
+int
+store_notify_superseded(struct store *st, const struct delivery *d)
+{
+	if (st->ops->notify_superseded == NULL)
+		return store_unsupported(st, "notify superseded");
+	return st->ops->notify_superseded(st, d);
+}
+
+int64_t
+store_notify_prev_ms(struct store *st, int64_t incident_id, int64_t notification_id)
+{
+	if (st->ops->notify_prev_ms == NULL)
+		return store_unsupported(st, "notify prev ms");
+	return st->ops->notify_prev_ms(st, incident_id, notification_id);
+}
+
+int
+store_notify_rt_set(struct store *st, int64_t incident_id, int64_t ticket_id, int64_t now_ms)
+{
+	if (st->ops->notify_rt_set == NULL)
+		return store_unsupported(st, "notify rt set");
+	return st->ops->notify_rt_set(st, incident_id, ticket_id, now_ms);
+}
+
+int
+store_notify_rt_get(struct store *st, int64_t incident_id, int64_t *ticket_id)
+{
+	if (st->ops->notify_rt_get == NULL)
+		return store_unsupported(st, "notify rt get");
+	return st->ops->notify_rt_get(st, incident_id, ticket_id);
+}
+
+int
+store_notify_rt_due(struct store *st, int64_t now_ms, int64_t interval_ms, int limit, int (*fn)(void *ud, int64_t incident_id, int64_t ticket_id), void *ud)
+{
+	if (st->ops->notify_rt_due == NULL)
+		return store_unsupported(st, "notify rt due");
+	return st->ops->notify_rt_due(st, now_ms, interval_ms, limit, fn, ud);
+}
+
+int
+store_notify_rt_polled(struct store *st, int64_t incident_id, const char *status, int closed, int64_t now_ms)
+{
+	if (st->ops->notify_rt_polled == NULL)
+		return store_unsupported(st, "notify rt polled");
+	return st->ops->notify_rt_polled(st, incident_id, status, closed, now_ms);
+}
+
+int
+store_notify_rt_closing(struct store *st, int limit, int (*fn)(void *ud, int64_t incident_id, int64_t ticket_id, const char *state), void *ud)
+{
+	if (st->ops->notify_rt_closing == NULL)
+		return store_unsupported(st, "notify rt closing");
+	return st->ops->notify_rt_closing(st, limit, fn, ud);
+}
+
 /* ---------------------------------------------------------------- shared by the backends */
 
 /* The sorted comma-separated set list with item added (caller frees); NULL

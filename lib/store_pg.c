@@ -58,6 +58,7 @@ set_err(struct store *st, PGresult *r, const char *what)
 {
 	const char *msg, *state = NULL;
 	size_t len;
+	char *p;
 
 	if (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR) {
 		msg = PQresultErrorMessage(r);
@@ -70,6 +71,10 @@ set_err(struct store *st, PGresult *r, const char *what)
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
 		len--;
 	snprintf(st->err, sizeof st->err, "postgresql: %s: %.*s", what, (int)len, msg);
+	/* one line: the server's message may carry DETAIL and CONTEXT lines */
+	for (p = st->err; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
 	PG(st)->transient = PQstatus(PGCONN(st)) != CONNECTION_OK || state_transient(state);
 	st->err_rc = PG(st)->transient;
 }
@@ -358,7 +363,14 @@ store_pg_open(const char *uri, char *err, size_t errlen)
 	PGconn *c;
 	PGresult *r;
 
-	c = PQconnectdb(uri);
+	/* a default connect_timeout (the URI's own wins): a reconnect must
+	 * not hang the writer on a host that does not answer */
+	{
+		static const char *const keys[] = { "connect_timeout", "dbname", NULL };
+		const char *vals[] = { "10", uri, NULL };
+
+		c = PQconnectdbParams(keys, vals, 1);
+	}
 	if (c == NULL) {
 		snprintf(err, errlen, "postgresql: out of memory connecting");
 		return NULL;
@@ -769,5 +781,20 @@ const struct store_ops store_pg_ops = {
 	.subscriber_login_set = pg_subscriber_login_set,
 	.leases_of = pg_leases_of,
 	.stats = pg_stats,
-	/* notify: not yet (store_unsupported) */
+	.notify_fanout = pg_notify_fanout,
+	.notify_claim = pg_notify_claim,
+	.notify_sent = pg_notify_sent,
+	.notify_skipped = pg_notify_skipped,
+	.notify_retry = pg_notify_retry,
+	.notify_failed = pg_notify_failed,
+	.notify_deliveries = pg_notify_deliveries,
+	.notify_notice_slot = pg_notify_notice_slot,
+	.notify_notice_release = pg_notify_notice_release,
+	.notify_superseded = pg_notify_superseded,
+	.notify_prev_ms = pg_notify_prev_ms,
+	.notify_rt_set = pg_notify_rt_set,
+	.notify_rt_get = pg_notify_rt_get,
+	.notify_rt_due = pg_notify_rt_due,
+	.notify_rt_polled = pg_notify_rt_polled,
+	.notify_rt_closing = pg_notify_rt_closing,
 };

@@ -141,8 +141,7 @@ int pg_subscriber_login_set(struct store *st, const char *login, const char *sub
 int pg_leases_of(struct store *st, const char *subscriber, int (*fn)(void *ud, const struct lease *l), void *ud);
 int pg_stats(struct store *st, enum store_stat which, int64_t since_ms, int64_t now_ms, int (*fn)(void *ud, const char *key, const char *sub, int64_t n), void *ud);
 
-/* store_pg_notify.c (wired into store_pg_ops once the dispatch for notify
- * exists: see store_int.h) */
+/* store_pg_notify.c, behind store_pg_ops */
 int pg_notify_fanout(struct store *st, int64_t now_ms, int limit, store_notify_route_fn route, void *ud);
 int pg_notify_claim(struct store *st, const char *worker, int64_t now_ms, int64_t lease_ms, int limit, struct delivery **out, size_t *n);
 int pg_notify_sent(struct store *st, int64_t id, const char *worker, int64_t now_ms, const char *note);

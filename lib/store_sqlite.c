@@ -114,9 +114,9 @@ cache_put(struct store *st, const char *sql, sqlite3_stmt *stmt)
 	SQ(st)->cache_used++;
 }
 
-/* The notifyd functions (store_sqlite_notify.c) are called directly, not
- * through store_ops: refuse a handle of another backend here rather than
- * reading it as a SQLite one. */
+/* A safety net: code that reaches the sq_* helpers with a handle of
+ * another backend (a test, a tool) gets an error instead of having that
+ * handle read as a SQLite one. */
 static int
 not_sqlite(struct store *st)
 {
@@ -904,6 +904,22 @@ const struct store_ops store_sqlite_ops = {
 	.audit = sqlite_audit,
 	.audit_each = sqlite_audit_each,
 	.prune = sqlite_prune,
+	.notify_fanout = sqlite_notify_fanout,
+	.notify_claim = sqlite_notify_claim,
+	.notify_sent = sqlite_notify_sent,
+	.notify_skipped = sqlite_notify_skipped,
+	.notify_retry = sqlite_notify_retry,
+	.notify_failed = sqlite_notify_failed,
+	.notify_deliveries = sqlite_notify_deliveries,
+	.notify_notice_slot = sqlite_notify_notice_slot,
+	.notify_notice_release = sqlite_notify_notice_release,
+	.notify_superseded = sqlite_notify_superseded,
+	.notify_prev_ms = sqlite_notify_prev_ms,
+	.notify_rt_set = sqlite_notify_rt_set,
+	.notify_rt_get = sqlite_notify_rt_get,
+	.notify_rt_due = sqlite_notify_rt_due,
+	.notify_rt_polled = sqlite_notify_rt_polled,
+	.notify_rt_closing = sqlite_notify_rt_closing,
 	.allowlist_add = sqlite_allowlist_add,
 	.allowlist_get = sqlite_allowlist_get,
 	.allowlist_remove = sqlite_allowlist_remove,

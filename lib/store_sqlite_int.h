@@ -158,4 +158,22 @@ int sqlite_subscriber_login_set(struct store *st, const char *login, const char 
 int sqlite_leases_of(struct store *st, const char *subscriber, int (*fn)(void *ud, const struct lease *l), void *ud);
 int sqlite_stats(struct store *st, enum store_stat which, int64_t since_ms, int64_t now_ms, int (*fn)(void *ud, const char *key, const char *sub, int64_t n), void *ud);
 
+/* store_sqlite_notify.c, behind store_sqlite_ops */
+int sqlite_notify_fanout(struct store *st, int64_t now_ms, int limit, store_notify_route_fn route, void *ud);
+int sqlite_notify_claim(struct store *st, const char *worker, int64_t now_ms, int64_t lease_ms, int limit, struct delivery **out, size_t *n);
+int sqlite_notify_sent(struct store *st, int64_t id, const char *worker, int64_t now_ms, const char *note);
+int sqlite_notify_skipped(struct store *st, int64_t id, const char *worker, int64_t now_ms, const char *note);
+int sqlite_notify_retry(struct store *st, int64_t id, const char *worker, int64_t now_ms, int64_t next_ms, const char *error, int counted);
+int sqlite_notify_failed(struct store *st, int64_t id, const char *worker, int64_t now_ms, const char *error);
+int sqlite_notify_deliveries(struct store *st, int64_t incident_id, int (*fn)(void *ud, const struct delivery *d), void *ud);
+int sqlite_notify_notice_slot(struct store *st, const char *subscriber, const char *key, int64_t now_ms, int64_t interval_ms, int64_t *next_ms);
+int sqlite_notify_notice_release(struct store *st, const char *subscriber, int64_t prev_ms);
+int sqlite_notify_superseded(struct store *st, const struct delivery *d);
+int64_t sqlite_notify_prev_ms(struct store *st, int64_t incident_id, int64_t notification_id);
+int sqlite_notify_rt_set(struct store *st, int64_t incident_id, int64_t ticket_id, int64_t now_ms);
+int sqlite_notify_rt_get(struct store *st, int64_t incident_id, int64_t *ticket_id);
+int sqlite_notify_rt_due(struct store *st, int64_t now_ms, int64_t interval_ms, int limit, int (*fn)(void *ud, int64_t incident_id, int64_t ticket_id), void *ud);
+int sqlite_notify_rt_polled(struct store *st, int64_t incident_id, const char *status, int closed, int64_t now_ms);
+int sqlite_notify_rt_closing(struct store *st, int limit, int (*fn)(void *ud, int64_t incident_id, int64_t ticket_id, const char *state), void *ud);
+
 #endif

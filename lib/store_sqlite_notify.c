@@ -1,5 +1,6 @@
 /*
- * store_sqlite_notify.c - the outbox seen from botsentry-notifyd (SQLite):
+ * store_sqlite_notify.c - the outbox seen from botsentry-notifyd (SQLite;
+ * behind store_sqlite_ops, store_int.h):
  * fan-out of level changes into per-channel deliveries, claims, outcomes,
  * the subscriber notice interval and Request Tracker ticket state.
  *
@@ -63,7 +64,7 @@ static const char SQL_FANOUT_MARK[] =
     "claimed_ms = ?4 WHERE id = ?1";
 
 int
-store_notify_fanout(struct store *st, int64_t now_ms, int limit,
+sqlite_notify_fanout(struct store *st, int64_t now_ms, int limit,
     store_notify_route_fn route, void *ud)
 {
 	struct notification *rows = NULL;
@@ -192,7 +193,7 @@ static const char SQL_CLAIM_GET[] =
     "JOIN notifications n ON n.id = d.notification_id WHERE d.id = ?1";
 
 int
-store_notify_claim(struct store *st, const char *worker, int64_t now_ms, int64_t lease_ms,
+sqlite_notify_claim(struct store *st, const char *worker, int64_t now_ms, int64_t lease_ms,
     int limit, struct delivery **out, size_t *n)
 {
 	int64_t *ids = NULL;
@@ -362,21 +363,21 @@ done(struct store *st, int64_t id, const char *worker, int64_t now_ms, const cha
 }
 
 int
-store_notify_sent(struct store *st, int64_t id, const char *worker, int64_t now_ms,
+sqlite_notify_sent(struct store *st, int64_t id, const char *worker, int64_t now_ms,
     const char *note)
 {
 	return done(st, id, worker, now_ms, "sent", note);
 }
 
 int
-store_notify_skipped(struct store *st, int64_t id, const char *worker, int64_t now_ms,
+sqlite_notify_skipped(struct store *st, int64_t id, const char *worker, int64_t now_ms,
     const char *note)
 {
 	return done(st, id, worker, now_ms, "skipped", note);
 }
 
 int
-store_notify_retry(struct store *st, int64_t id, const char *worker, int64_t now_ms,
+sqlite_notify_retry(struct store *st, int64_t id, const char *worker, int64_t now_ms,
     int64_t next_ms, const char *error, int counted)
 {
 	sqlite3_stmt *s;
@@ -398,7 +399,7 @@ store_notify_retry(struct store *st, int64_t id, const char *worker, int64_t now
 }
 
 int
-store_notify_failed(struct store *st, int64_t id, const char *worker, int64_t now_ms,
+sqlite_notify_failed(struct store *st, int64_t id, const char *worker, int64_t now_ms,
     const char *error)
 {
 	sqlite3_stmt *s;
@@ -425,7 +426,7 @@ static const char SQL_LIST_ALL[] =
     "JOIN notifications n ON n.id = d.notification_id ORDER BY d.id";
 
 int
-store_notify_deliveries(struct store *st, int64_t incident_id,
+sqlite_notify_deliveries(struct store *st, int64_t incident_id,
     int (*fn)(void *ud, const struct delivery *d), void *ud)
 {
 	sqlite3_stmt *s = sq_prep_once(st, incident_id > 0 ? SQL_LIST_INC : SQL_LIST_ALL);
@@ -464,7 +465,7 @@ static const char SQL_NOTICE_BACK[] =
     "UPDATE notify_notices SET last_ms = ?2, count = max(count - 1, 0) WHERE subscriber = ?1";
 
 int
-store_notify_notice_slot(struct store *st, const char *subscriber, const char *key,
+sqlite_notify_notice_slot(struct store *st, const char *subscriber, const char *key,
     int64_t now_ms, int64_t interval_ms, int64_t *next_ms)
 {
 	sqlite3_stmt *s;
@@ -510,7 +511,7 @@ err:
 }
 
 int
-store_notify_notice_release(struct store *st, const char *subscriber, int64_t prev_ms)
+sqlite_notify_notice_release(struct store *st, const char *subscriber, int64_t prev_ms)
 {
 	sqlite3_stmt *s = sq_prep(st, prev_ms < 0 ? SQL_NOTICE_DEL : SQL_NOTICE_BACK);
 
@@ -527,7 +528,7 @@ static const char SQL_SUPERSEDED[] =
     "AND id > ?3 AND status = 'pending'";
 
 int
-store_notify_superseded(struct store *st, const struct delivery *d)
+sqlite_notify_superseded(struct store *st, const struct delivery *d)
 {
 	sqlite3_stmt *s = sq_prep(st, SQL_SUPERSEDED);
 	int rc, n = 0;
@@ -551,7 +552,7 @@ static const char SQL_PREV_MS[] =
     "WHERE incident_id = ?1 AND id < ?2 AND channel = ''";
 
 int64_t
-store_notify_prev_ms(struct store *st, int64_t incident_id, int64_t notification_id)
+sqlite_notify_prev_ms(struct store *st, int64_t incident_id, int64_t notification_id)
 {
 	sqlite3_stmt *s = sq_prep(st, SQL_PREV_MS);
 	int64_t v = 0;
@@ -583,7 +584,7 @@ static const char SQL_RT_POLLED[] =
     "WHERE incident_id = ?1";
 
 int
-store_notify_rt_set(struct store *st, int64_t incident_id, int64_t ticket_id, int64_t now_ms)
+sqlite_notify_rt_set(struct store *st, int64_t incident_id, int64_t ticket_id, int64_t now_ms)
 {
 	sqlite3_stmt *s = sq_prep(st, SQL_RT_SET);
 
@@ -596,7 +597,7 @@ store_notify_rt_set(struct store *st, int64_t incident_id, int64_t ticket_id, in
 }
 
 int
-store_notify_rt_get(struct store *st, int64_t incident_id, int64_t *ticket_id)
+sqlite_notify_rt_get(struct store *st, int64_t incident_id, int64_t *ticket_id)
 {
 	sqlite3_stmt *s = sq_prep(st, SQL_RT_GET);
 	int rc;
@@ -616,7 +617,7 @@ store_notify_rt_get(struct store *st, int64_t incident_id, int64_t *ticket_id)
 }
 
 int
-store_notify_rt_due(struct store *st, int64_t now_ms, int64_t interval_ms, int limit,
+sqlite_notify_rt_due(struct store *st, int64_t now_ms, int64_t interval_ms, int limit,
     int (*fn)(void *ud, int64_t incident_id, int64_t ticket_id), void *ud)
 {
 	sqlite3_stmt *s = sq_prep(st, SQL_RT_DUE);
@@ -650,7 +651,7 @@ store_notify_rt_due(struct store *st, int64_t now_ms, int64_t interval_ms, int l
 }
 
 int
-store_notify_rt_polled(struct store *st, int64_t incident_id, const char *status, int closed,
+sqlite_notify_rt_polled(struct store *st, int64_t incident_id, const char *status, int closed,
     int64_t now_ms)
 {
 	sqlite3_stmt *s = sq_prep(st, SQL_RT_POLLED);
@@ -675,7 +676,7 @@ static const char SQL_RT_CLOSING[] =
     "ORDER BY t.incident_id LIMIT ?1";
 
 int
-store_notify_rt_closing(struct store *st, int limit,
+sqlite_notify_rt_closing(struct store *st, int limit,
     int (*fn)(void *ud, int64_t incident_id, int64_t ticket_id, const char *state), void *ud)
 {
 	sqlite3_stmt *s = sq_prep(st, SQL_RT_CLOSING);

@@ -732,7 +732,6 @@ cb_eom(SMFICTX *ctx)
 	unsigned fired;
 	double score;
 	enum det_action act = DET_ACT_MONITOR, would = DET_ACT_MONITOR;
-	size_t i;
 	int k, have_sender;
 	sfsistat r = SMFIS_CONTINUE;
 	const char *action = "continue";
@@ -770,19 +769,9 @@ cb_eom(SMFICTX *ctx)
 	inc[DET_C_RECIPIENTS] = (uint32_t)(m->nrcpt > UINT32_MAX ? UINT32_MAX : m->nrcpt);
 	if (have_sender && sender.addr[0])
 		dh[DET_D_SENDERS] = detect_hash_item(sender.addr, (size_t)-1);
-	for (i = 0; i < m->capdom && dh[DET_D_RCPT_DOMAINS] == 0; i++)
-		dh[DET_D_RCPT_DOMAINS] = m->dom[i];
-	ctr_update(bsm.ctr, cc->ctrkey, s.now_ms, inc, dh, &v);
-	if (m->ndom > 1) {
-		uint64_t first = dh[DET_D_RCPT_DOMAINS];
-		memset(dh, 0, sizeof dh);
-		for (i = 0; i < m->capdom; i++) {
-			if (m->dom[i] == 0 || m->dom[i] == first)
-				continue;
-			dh[DET_D_RCPT_DOMAINS] = m->dom[i];
-			ctr_update(bsm.ctr, cc->ctrkey, s.now_ms, NULL, dh, &v);
-		}
-	}
+	/* every recipient domain of the message in one update (one round trip
+	 * with shared counters); the set's empty slots are 0 and skipped */
+	ctr_update_n(bsm.ctr, cc->ctrkey, s.now_ms, inc, dh, DET_D_RCPT_DOMAINS, m->dom, m->capdom, &v);
 	stats_inc(ST_MESSAGES, 1);
 	stats_inc(ST_RCPTS, m->nrcpt);
 

@@ -13,6 +13,20 @@ DRIVER=$top_builddir/t/ctr_redis_driver
 [ -x "$DRIVER" ] || skip_all "t/ctr_redis_driver not built"
 redis_start
 
+# the config section: checked, errors name the key
+if [ -x "$BOTSENTRY" ]; then
+  printf 'counters {\n\tbackend = "redis"\n\tredis_url = "http://x"\n}\n' >"$T/bad.conf"
+  out=$("$BOTSENTRY" -c "$T/bad.conf" config check 2>&1); rc=$?
+  is "$rc" 78 "config check refuses a bad redis_url (EX_CONFIG)"
+  like "$out" "counters\|redis_url" "... naming the key"
+  printf 'counters {\n\tbackend = "memcache"\n}\n' >"$T/bad2.conf"
+  out=$("$BOTSENTRY" -c "$T/bad2.conf" config check 2>&1)
+  like "$out" 'counters\|backend: expected "local" or "redis"' "config check refuses an unknown backend"
+  printf 'counters {\n\tbackend = "redis"\n\tredis_url = "%s"\n\ttimeout_ms = 20\n}\n' "$REDIS_URL" >"$T/good.conf"
+  "$BOTSENTRY" -c "$T/good.conf" config check >/dev/null 2>&1
+  ok $? "a redis backend with a redis:// URL is accepted"
+fi
+
 val() { sed -n "s/^$1=//p" "$T/share.out"; }
 "$DRIVER" "$REDIS_URL" "t$$" share 60 >"$T/share.out" 2>"$T/share.err"
 is "$?" 0 "the driver ran"
