@@ -10,6 +10,7 @@
  */
 #include "config.h"
 #include "store.h"
+#include "correlate.h"
 #include "store_int.h"
 #include "store_sqlite_int.h"
 #include "util.h"
@@ -595,4 +596,34 @@ notification_clear(struct notification *n)
 	free(n->idem_key);
 	free(n->payload);
 	memset(n, 0, sizeof *n);
+}
+
+int
+store_correlate_event(const struct score_settings *policy, const struct event *ev,
+    int level_before, double *score, int64_t *score_ms, int64_t *updated_ms,
+    char **kinds, char **sources)
+{
+	char *set;
+	int level;
+
+	if (ev->ts_ms > *score_ms) {
+		*score = correlate_decay(*score, *score_ms, ev->ts_ms, policy->half_life_s);
+		*score_ms = ev->ts_ms;
+	}
+	*score += ev->score;
+	if (ev->ts_ms > *updated_ms)
+		*updated_ms = ev->ts_ms;
+	if ((set = store_set_add(*kinds, ev->kind)) != NULL) {
+		free(*kinds);
+		*kinds = set;
+	}
+	if ((set = store_set_add(*sources, ev->source)) != NULL) {
+		free(*sources);
+		*sources = set;
+	}
+	/* the level follows the score, held back while only volume kinds have
+	 * been seen (correlate_cap_score, correlate_level_kinds) */
+	*score = correlate_cap_score(policy, *score, *kinds);
+	level = correlate_level_kinds(policy, *score, *kinds);
+	return level < level_before ? level_before : level;
 }

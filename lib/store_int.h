@@ -96,6 +96,18 @@ int store_unsupported(struct store *st, const char *what);
  * comma-separated set list with item added (caller frees); NULL when item is
  * empty or already in it. */
 char *store_set_add(const char *list, const char *item);
+
+/*
+ * Add one event to an incident's running state, the same for every
+ * backend: decay the score to the event's time (never backwards), add the
+ * event's score, extend the kinds and sources sets (*kinds, *sources are
+ * replaced; caller frees), apply the volume rule, and return the new level
+ * (never below level_before).
+ */
+struct event;
+int store_correlate_event(const struct score_settings *policy, const struct event *ev,
+    int level_before, double *score, int64_t *score_ms, int64_t *updated_ms,
+    char **kinds, char **sources);
 /* The JSON payload of an outbox row (caller frees). */
 char *store_note_payload(int64_t incident, const char *key, int level, double score,
     const char *kinds, const char *sources, const char *mitigation);

@@ -143,7 +143,7 @@ record_one(struct store *st, const struct score_settings *policy, const struct e
     int64_t now, struct record_result *res)
 {
 	char key[EVENT_SUBSCRIBER_MAX + 8], idem[64];
-	char *kinds = NULL, *sources = NULL, *k2, *s2;
+	char *kinds = NULL, *sources = NULL;
 	int64_t inc = 0, score_ms = 0, updated_ms = 0;
 	int level_before = 0, level, found = 0;
 	double score = 0;
@@ -208,27 +208,8 @@ record_one(struct store *st, const struct score_settings *policy, const struct e
 	if (!found)
 		return 0;
 
-	if (ev->ts_ms > score_ms) {
-		score = correlate_decay(score, score_ms, ev->ts_ms, policy->half_life_s);
-		score_ms = ev->ts_ms;
-	}
-	score += ev->score;
-	if (ev->ts_ms > updated_ms)
-		updated_ms = ev->ts_ms;
-	if ((k2 = store_set_add(kinds, ev->kind)) != NULL) {
-		free(kinds);
-		kinds = k2;
-	}
-	/* the level follows the score, held back while only volume kinds
-	 * have been seen (correlate_cap_score, correlate_level_kinds) */
-	score = correlate_cap_score(policy, score, kinds);
-	level = correlate_level_kinds(policy, score, kinds);
-	if (level < level_before)
-		level = level_before;
-	if ((s2 = store_set_add(sources, ev->source)) != NULL) {
-		free(sources);
-		sources = s2;
-	}
+	level = store_correlate_event(policy, ev, level_before, &score, &score_ms, &updated_ms,
+	    &kinds, &sources);
 	pp_int(&p, inc);
 	pp_int(&p, level);
 	pp_double(&p, score);
