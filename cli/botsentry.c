@@ -98,6 +98,31 @@ cli_store_fail(struct store *st, const char *what)
 	return CLI_STORE;
 }
 
+int
+cli_open_incident(struct cli *c, const char *what, int64_t id, struct store **stp,
+    struct incident *inc)
+{
+	struct store *st;
+	int rc;
+
+	*stp = NULL;
+	if ((st = cli_open_store(c)) == NULL)
+		return CLI_STORE;
+	rc = store_incident_get(st, id, inc);
+	if (rc == STORE_NOTFOUND) {
+		cli_error("botsentry incidents list shows the ids", "no incident %lld", (long long)id);
+		store_close(st);
+		return CLI_NOTFOUND;
+	}
+	if (rc != 0) {
+		rc = cli_store_fail(st, what);
+		store_close(st);
+		return rc;
+	}
+	*stp = st;
+	return CLI_OK;
+}
+
 static const struct cli_command *
 find_command(const char *noun, const char *verb)
 {

@@ -75,6 +75,13 @@ int cmd_prune(struct cli *c, int argc, char **argv);
 /* Report a store failure ("botsentry: what: <store message>") and return
  * CLI_STORE. */
 int cli_store_fail(struct store *st, const char *what);
+/*
+ * Open the store and read incident id into *inc.  Returns CLI_OK with *st
+ * open (caller closes it and clears *inc), or the exit code after saying
+ * why (not found: CLI_NOTFOUND; store trouble: CLI_STORE), with *st NULL.
+ */
+int cli_open_incident(struct cli *c, const char *what, int64_t id, struct store **st,
+    struct incident *inc);
 /* Usage error for a subcommand: prints the message and the command's
  * synopsis from the table; returns CLI_USAGE. */
 int cli_usage_error(const char *noun, const char *verb, const char *fmt, ...)

@@ -102,19 +102,8 @@ cmd_report(struct cli *c, int argc, char **argv)
 		return cli_usage_error("report", NULL, "report: name one incident id");
 	if (cli_parse_id("report", argv[optind], &id) != 0)
 		return CLI_USAGE;
-	if ((st = cli_open_store(c)) == NULL)
-		return CLI_STORE;
-	rc = store_incident_get(st, id, &inc);
-	if (rc == STORE_NOTFOUND) {
-		cli_error("botsentry incidents list shows the ids", "no incident %lld", (long long)id);
-		store_close(st);
-		return CLI_NOTFOUND;
-	}
-	if (rc != 0) {
-		rc = cli_store_fail(st, "report");
-		store_close(st);
+	if ((rc = cli_open_incident(c, "report", id, &st, &inc)) != CLI_OK)
 		return rc;
-	}
 	memset(&k, 0, sizeof k);
 	if (store_incident_events(st, id, report_event, &k) != 0) {
 		rc = cli_store_fail(st, "report: reading the events");

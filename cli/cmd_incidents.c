@@ -450,19 +450,8 @@ cmd_incidents_show(struct cli *c, int argc, char **argv)
 		return cli_usage_error("incidents", "show", "incidents show: name one incident id");
 	if (cli_parse_id("incidents show", argv[optind], &id) != 0)
 		return CLI_USAGE;
-	if ((st = cli_open_store(c)) == NULL)
-		return CLI_STORE;
-	rc = store_incident_get(st, id, &inc);
-	if (rc == STORE_NOTFOUND) {
-		cli_error("botsentry incidents list shows the ids", "no incident %lld", (long long)id);
-		store_close(st);
-		return CLI_NOTFOUND;
-	}
-	if (rc != 0) {
-		rc = cli_store_fail(st, "incidents show");
-		store_close(st);
+	if ((rc = cli_open_incident(c, "incidents show", id, &st, &inc)) != CLI_OK)
 		return rc;
-	}
 	if (store_subscriber_get(st, inc.subscriber, &sub) == 0)
 		have_sub = 1;
 	memset(&k, 0, sizeof k);
@@ -623,19 +612,8 @@ cmd_incidents_state(struct cli *c, int argc, char **argv)
 		return cli_usage_error("incidents", verb, "--expires goes with --allowlist");
 	if (expires != 0 && expires <= now)
 		return cli_usage_error("incidents", verb, "--expires: that time has passed");
-	if ((st = cli_open_store(c)) == NULL)
-		return CLI_STORE;
-	rc = store_incident_get(st, id, &inc);
-	if (rc == STORE_NOTFOUND) {
-		cli_error("botsentry incidents list shows the ids", "no incident %lld", (long long)id);
-		store_close(st);
-		return CLI_NOTFOUND;
-	}
-	if (rc != 0) {
-		rc = cli_store_fail(st, "reading the incident");
-		store_close(st);
+	if ((rc = cli_open_incident(c, "reading the incident", id, &st, &inc)) != CLI_OK)
 		return rc;
-	}
 	if (strcmp(inc.state, state) == 0) {
 		printf("incident %lld is already %s; nothing to do\n", (long long)id, inc.state);
 		incident_clear(&inc);
