@@ -110,6 +110,27 @@ struct stripe {
 	uint64_t evictions, expirations;
 } __attribute__((aligned(64)));
 
+/*
+ * With shared counters, an update returns the summed counts of every host,
+ * but a read (ctr_peek: the milter's check at MAIL of a subscriber already
+ * over its limit) is local, because a second round trip per message would
+ * double what Redis costs the milter.  So the table remembers, per key, the
+ * counts the last shared update returned, and ctr_peek answers the larger of
+ * those and the local ones while they are fresh: younger than a tenth of the
+ * window (6 s of a minute), so that counts that have since slid out of a
+ * window are not held against a subscriber for long.  A direct-mapped cache
+ * (a newer key takes the place of an older one with the same index) bounded
+ * at 65536 entries (7 MB) rather than a slot per key: it serves the
+ * subscribers sending now, and a miss only means the local view.
+ */
+#define SEEN_LOCKS 16
+#define SEEN_MAX 65536
+struct shared_seen {
+	uint64_t h;
+	int64_t ts_ms;
+	double count[CTR_MAX_COUNTS][CTR_MAX_WINDOWS];
+};
+
 struct ctr_table {
 	struct ctr_spec spec;
 	int nstripes, stripe_bits;
@@ -131,6 +152,9 @@ struct ctr_table {
 	/* shared counters (counters_redis.c); NULL: local only */
 	struct ctr_remote *remote;
 	const struct ctr_remote_ops *remote_ops;
+	struct shared_seen *seen;            /* with a remote: see below */
+	size_t seen_mask;
+	pthread_mutex_t seen_mu[SEEN_LOCKS];
 };
 
 /* ---------------------------------------------------------------- hash */
@@ -448,6 +472,11 @@ ctr_free(struct ctr_table *t)
 		return;
 	if (t->remote != NULL)
 		t->remote_ops->free(t->remote);
+	if (t->seen != NULL) {
+		for (i = 0; i < SEEN_LOCKS; i++)
+			pthread_mutex_destroy(&t->seen_mu[i]);
+		free(t->seen);
+	}
 	for (i = 0; i < t->nstripes; i++) {
 		struct stripe *s = &t->stripes[i];
 		for (c = 0; c < s->nchunks; c++)
@@ -782,6 +811,49 @@ local_update(struct ctr_table *t, const char *key, int64_t now_ms,
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Remember the counts a shared update returned for key hash h. */
+static void
+seen_put(struct ctr_table *t, uint64_t h, int64_t now_ms, const struct ctr_values *v)
+{
+	size_t i = (size_t)h & t->seen_mask;
+	pthread_mutex_t *mu = &t->seen_mu[i % SEEN_LOCKS];
+
+	if (t->seen == NULL)
+		return;
+	pthread_mutex_lock(mu);
+	t->seen[i].h = h;
+	t->seen[i].ts_ms = now_ms;
+	memcpy(t->seen[i].count, v->count, sizeof t->seen[i].count);
+	pthread_mutex_unlock(mu);
+}
+
+/* Raise out's counts to the remembered shared ones that are still fresh;
+ * 1 if any window was fresh. */
+static int
+seen_merge(struct ctr_table *t, uint64_t h, int64_t now_ms, struct ctr_values *out)
+{
+	size_t i = (size_t)h & t->seen_mask;
+	pthread_mutex_t *mu = &t->seen_mu[i % SEEN_LOCKS];
+	int c, w, used = 0;
+
+	if (t->seen == NULL)
+		return 0;
+	pthread_mutex_lock(mu);
+	if (t->seen[i].h == h && now_ms >= t->seen[i].ts_ms) {
+		int64_t age = now_ms - t->seen[i].ts_ms;
+		for (w = 0; w < t->spec.n_windows; w++) {
+			if (age * 10 >= t->spec.window_s[w] * 1000)
+				continue;
+			used = 1;
+			for (c = 0; c < t->spec.n_counts; c++)
+				if (t->seen[i].count[c][w] > out->count[c][w])
+					out->count[c][w] = t->seen[i].count[c][w];
+		}
+	}
+	pthread_mutex_unlock(mu);
+	return used;
+}
+
 void
 ctr_update(struct ctr_table *t, const char *key, int64_t now_ms,
     const uint32_t *inc, const uint64_t *dh, struct ctr_values *out)
@@ -811,17 +883,30 @@ ctr_update_n(struct ctr_table *t, const char *key, int64_t now_ms, const uint32_
 	if (t->remote != NULL) {
 		struct ctr_values rv;
 
-		if (t->remote_ops->update(t->remote, key, now_ms, inc, dh, set, more, nmore, &rv) == 0 &&
-		    out != NULL)
-			*out = rv;
+		if (t->remote_ops->update(t->remote, key, now_ms, inc, dh, set, more, nmore, &rv) == 0) {
+			if (out != NULL)
+				*out = rv;
+			seen_put(t, ctr_hash_str(key), now_ms, &rv);
+		}
 	}
 }
 
 void
 ctr_set_remote(struct ctr_table *t, struct ctr_remote *r, const struct ctr_remote_ops *ops)
 {
+	size_t n = 1;
+	int i;
+
 	t->remote = r;
 	t->remote_ops = ops;
+	if (r == NULL || t->seen != NULL)
+		return;
+	while (n < t->spec.max_keys && n < SEEN_MAX)
+		n <<= 1;
+	t->seen = xcalloc(n, sizeof *t->seen);
+	t->seen_mask = n - 1;
+	for (i = 0; i < SEEN_LOCKS; i++)
+		pthread_mutex_init(&t->seen_mu[i], NULL);
 }
 
 struct ctr_remote *
@@ -857,6 +942,8 @@ ctr_peek(struct ctr_table *t, const char *key, int64_t now_ms, struct ctr_values
 		memset(out, 0, sizeof *out);
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (out != NULL && t->seen != NULL && seen_merge(t, h, now_ms, out))
+		rc = 0;
 	return rc;
 }
 
@@ -888,7 +975,8 @@ ctr_get_stats(struct ctr_table *t, struct ctr_stats *out)
 
 	memset(out, 0, sizeof *out);
 	out->bytes = sizeof *t + sizeof *t->stripes * (size_t)t->nstripes +
-	    ((size_t)t->m + 1) * sizeof *t->lc;
+	    ((size_t)t->m + 1) * sizeof *t->lc +
+	    (t->seen != NULL ? (t->seen_mask + 1) * sizeof *t->seen : 0);
 	for (k = 0; k < t->nstripes; k++) {
 		struct stripe *s = &t->stripes[k];
 		pthread_mutex_lock(&s->mu);

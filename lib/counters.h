@@ -80,8 +80,11 @@ size_t ctr_entry_bytes(const struct ctr_table *t);
  * Shared counters (issue 8).  A table may carry a remote backend: then
  * ctr_update updates the local table as always (the fallback) and the
  * remote one, and returns the remote values when it answered (update
- * returns 0), the local ones otherwise.  ctr_peek, ctr_expire and
- * ctr_get_stats stay local.  ctr_free frees the remote backend too.
+ * returns 0), the local ones otherwise.  ctr_peek makes no round trip: it
+ * answers the local counts, raised to the summed counts the last shared
+ * update of the key returned while those are younger than a tenth of the
+ * window (distinct estimates stay local).  ctr_expire and ctr_get_stats
+ * stay local.  ctr_free frees the remote backend too.
  */
 struct ctr_remote;
 struct ctr_redis_stats {

@@ -18,13 +18,15 @@
  *             spf = spf_checker_new(...)         process lifetime (spf.h)
  *             dk = dkim_checker_new(...)         process lifetime (dkim.h)
  *             detect_ctr_spec(dc, &spec); ctr = ctr_new(&spec)
- *   connect:  ctr_update(ctr, subscriber, now, inc{CONNECTIONS=1}, NULL, &v)
- *   helo:     dh[DET_D_HELOS] = detect_hash_item(helo); ctr_update(...);
- *             detect_helo(dc, fire, &subj, &helo_obs, &v, &out)
  *   mail:     detect_rate_check() (peek) to throttle a subscriber already over
- *   eom:      ctr_update(messages=1, recipients=n, distinct rcpt domains and
- *             sender); detect_rate, detect_fanout, detect_sender,
- *             detect_dkim; submit out.ev[0..n), det_out_clear
+ *   eom:      one ctr_update_n(messages=1, recipients=n, distinct rcpt
+ *             domains and sender, plus what the session has not counted
+ *             yet: CONNECTIONS=1 the first time, dh[DET_D_HELOS] =
+ *             detect_hash_item(helo) after a new HELO); then detect_helo
+ *             (when the HELO was new), detect_rate, detect_fanout,
+ *             detect_sender, detect_dkim; submit out.ev[0..n), det_out_clear
+ *   close:    a session that ended with something uncounted (no accepted
+ *             message) counts it in one ctr_update and runs detect_helo
  * Every detector is thread-safe given distinct det_out; det_fire locks itself.
  */
 #ifndef BS_DETECT_H

@@ -31,9 +31,6 @@ static const char SQL_INC_NEW[] =
     "VALUES ($1, 'open', 0, 0, $2, $2, $2) "
     "ON CONFLICT (subscriber) WHERE state IN ('open', 'notified', 'acknowledged') DO NOTHING "
     "RETURNING id";
-static const char SQL_INC_UPDATE[] =
-    "UPDATE incidents SET level = $2, score = $3, score_ms = $4, updated_ms = $5, "
-    "event_count = event_count + 1, kinds = $6, sources = $7 WHERE id = $1";
 static const char SQL_EV_ADD[] =
     "INSERT INTO events (ts_ms, subscriber, source, kind, score, client_ip, node, evidence, "
     "incident_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
@@ -137,111 +134,6 @@ event_key(const struct score_settings *policy, const struct event *ev, char *key
 	correlate_incident_key(policy, ev, key, size);
 }
 
-/* One event, inside the caller's transaction. */
-static int
-record_one(struct store *st, const struct score_settings *policy, const struct event *ev,
-    int64_t now, struct record_result *res)
-{
-	char key[EVENT_SUBSCRIBER_MAX + 8], idem[64];
-	char *kinds = NULL, *sources = NULL;
-	int64_t inc = 0, score_ms = 0, updated_ms = 0;
-	int level_before = 0, level, found = 0;
-	double score = 0;
-	struct pg_params p = PG_PARAMS_INIT;
-	PGresult *r;
-
-	memset(res, 0, sizeof *res);
-	if (!isfinite(ev->score) || ev->score < 0)
-		return pg_errf(st, "event at %lld: score %g is not a finite number >= 0",
-		    (long long)ev->ts_ms, ev->score);
-	event_key(policy, ev, key, sizeof key);
-	if (key[0] != '\0') {
-		found = find_active(st, key, &inc, &level_before, &score, &score_ms, &updated_ms,
-		    &kinds, &sources);
-		if (found < 0)
-			return STORE_ERR;
-		if (!found && ev->score > 0) {
-			pp_text(&p, key);
-			pp_int(&p, ev->ts_ms);
-			if ((r = pg_exec(st, SQL_INC_NEW, &p, "opening an incident")) == NULL)
-				return STORE_ERR;
-			p.n = 0;
-			if (PQntuples(r) == 1) {
-				inc = pg_int(r, 0, 0);
-				score_ms = updated_ms = ev->ts_ms;
-				kinds = xstrdup("");
-				sources = xstrdup("");
-				res->new_incident = 1;
-				found = 1;
-			}
-			PQclear(r);
-			if (!found) {
-				/* another host opened it meanwhile (and has committed) */
-				found = find_active(st, key, &inc, &level_before, &score, &score_ms,
-				    &updated_ms, &kinds, &sources);
-				if (found <= 0) {
-					if (found == 0)
-						pg_errf(st, "incident for %s: lost a race twice", key);
-					return STORE_ERR;
-				}
-			}
-		}
-	}
-
-	pp_int(&p, ev->ts_ms);
-	pp_text(&p, ev->subscriber);
-	pp_text(&p, ev->source);
-	pp_text(&p, ev->kind);
-	pp_double(&p, ev->score);
-	pp_text(&p, ev->client_ip);
-	pp_text(&p, ev->node);
-	pp_text(&p, ev->evidence != NULL && ev->evidence[0] != '\0' ? ev->evidence : "{}");
-	if (found)
-		pp_int(&p, inc);
-	else
-		pp_text(&p, NULL);
-	if ((r = pg_exec(st, SQL_EV_ADD, &p, "recording an event")) == NULL)
-		goto fail;
-	p.n = 0;
-	res->event_id = pg_int(r, 0, 0);
-	PQclear(r);
-	if (!found)
-		return 0;
-
-	level = store_correlate_event(policy, ev, level_before, &score, &score_ms, &updated_ms,
-	    &kinds, &sources);
-	pp_int(&p, inc);
-	pp_int(&p, level);
-	pp_double(&p, score);
-	pp_int(&p, score_ms);
-	pp_int(&p, updated_ms);
-	pp_text(&p, kinds);
-	pp_text(&p, sources);
-	if (pg_do(st, SQL_INC_UPDATE, &p, "updating an incident", NULL) != 0)
-		goto fail;
-
-	if (level > level_before) {
-		snprintf(idem, sizeof idem, "inc-%lld-lvl-%d", (long long)inc, level);
-		if (enqueue(st, inc, key, level_before == 0 ? "new" : "update", level, score,
-		    kinds, sources, NULL, idem, now) != 0)
-			goto fail;
-		if (level >= 3 && level_before < 3 &&
-		    mitigate(st, policy, inc, key, score, kinds, sources, now) != 0)
-			goto fail;
-	}
-	res->incident_id = inc;
-	res->level_before = level_before;
-	res->level_after = level;
-	res->score = score;
-	free(kinds);
-	free(sources);
-	return 0;
-fail:
-	free(kinds);
-	free(sources);
-	return STORE_ERR;
-}
-
 static int
 lock_keys(struct store *st, const struct score_settings *policy, const struct event *evs, size_t n)
 {
@@ -266,22 +158,341 @@ lock_keys(struct store *st, const struct score_settings *policy, const struct ev
 	return rc;
 }
 
+/*
+ * A batch of events costs a handful of round trips, not three per event:
+ * the batch's subscribers are locked (lock_keys) and their active incidents
+ * read (FOR NO KEY UPDATE) in one statement each; correlation then runs
+ * here, in event order, on those rows held in memory (struct batch_inc);
+ * and the events' INSERTs and one UPDATE per incident touched go to the
+ * server in a pipeline (pg_pipeline).  Only the rare steps talk to the
+ * server as they happen: opening an incident, and on a level rise the
+ * notification and the mitigation.  The result is what one transaction per
+ * event would have stored, event by event.
+ */
+static const char SQL_INC_FIND_MANY[] =
+    "SELECT subscriber, id, level, score, score_ms, updated_ms, kinds, sources FROM incidents "
+    "WHERE subscriber = ANY (string_to_array($1, chr(10))) "
+    "AND state IN ('open', 'notified', 'acknowledged') FOR NO KEY UPDATE";
+static const char SQL_INC_UPDATE_N[] =
+    "UPDATE incidents SET level = $2, score = $3, score_ms = $4, updated_ms = $5, "
+    "event_count = event_count + $8, kinds = $6, sources = $7 WHERE id = $1";
+
+struct batch_inc {
+	char *key;
+	int64_t id;                 /* 0: no active incident (yet) */
+	int level;
+	double score;
+	int64_t score_ms, updated_ms;
+	char *kinds, *sources;
+	long nevents;               /* joined in this batch */
+};
+
+struct batch {
+	struct store *st;
+	const struct event *evs;
+	size_t n;
+	struct batch_inc *inc;      /* one per distinct key */
+	size_t ninc;
+	size_t *slot;               /* hash index into inc (+1; 0 empty) */
+	size_t mask;
+	long *ev_inc;               /* per event: index into inc, -1 none */
+	int64_t *ev_incident;       /* per event: the incident it joined, 0 none */
+	size_t *upd;                /* incidents to update: indexes into inc */
+	size_t nupd;
+	struct record_result *res;  /* may be NULL */
+};
+
+static uint64_t
+key_hash(const char *k)
+{
+	uint64_t h = 1469598103934665603ULL;     /* FNV-1a: keys are short */
+
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+	return h;
+}
+
+/* The batch's entry for key, made when absent. */
+static struct batch_inc *
+batch_key(struct batch *b, const char *key)
+{
+	size_t i = (size_t)key_hash(key) & b->mask;
+
+	while (b->slot[i] != 0) {
+		struct batch_inc *e = &b->inc[b->slot[i] - 1];
+		if (strcmp(e->key, key) == 0)
+			return e;
+		i = (i + 1) & b->mask;
+	}
+	b->inc[b->ninc].key = xstrdup(key);
+	b->slot[i] = ++b->ninc;
+	return &b->inc[b->ninc - 1];
+}
+
+static void
+batch_free(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->ninc; i++) {
+		free(b->inc[i].key);
+		free(b->inc[i].kinds);
+		free(b->inc[i].sources);
+	}
+	free(b->inc);
+	free(b->slot);
+	free(b->ev_inc);
+	free(b->ev_incident);
+	free(b->upd);
+}
+
+/* Every key of the batch, and the active incidents of those that have one
+ * (one statement; keys that cannot be listed are read one by one). */
+static int
+batch_load(struct batch *b, const struct score_settings *policy)
+{
+	struct store *st = b->st;
+	char key[EVENT_SUBSCRIBER_MAX + 8];
+	struct pg_params p = PG_PARAMS_INIT;
+	size_t i, len = 0, cap = 256;
+	char *all = xmalloc(cap);
+	PGresult *r;
+	int row;
+
+	all[0] = '\0';
+	for (i = 0; i < b->n; i++) {
+		struct batch_inc *e;
+		size_t before = b->ninc, kl;
+
+		b->ev_inc[i] = -1;
+		event_key(policy, &b->evs[i], key, sizeof key);
+		if (key[0] == '\0')
+			continue;
+		e = batch_key(b, key);
+		b->ev_inc[i] = (long)(e - b->inc);
+		if (b->ninc == before)
+			continue;
+		if (strchr(key, '\n') != NULL) {        /* not listable: on its own */
+			int f = find_active(st, key, &e->id, &e->level, &e->score, &e->score_ms,
+			    &e->updated_ms, &e->kinds, &e->sources);
+			if (f < 0) {
+				free(all);
+				return STORE_ERR;
+			}
+			continue;
+		}
+		kl = strlen(key);
+		if (len + kl + 2 > cap) {
+			while (len + kl + 2 > cap)
+				cap *= 2;
+			all = xrealloc(all, cap);
+		}
+		memcpy(all + len, key, kl);
+		len += kl;
+		all[len++] = '\n';
+		all[len] = '\0';
+	}
+	if (len == 0) {
+		free(all);
+		return 0;
+	}
+	pp_text(&p, all);
+	r = pg_exec(st, SQL_INC_FIND_MANY, &p, "finding the active incidents");
+	free(all);
+	if (r == NULL)
+		return STORE_ERR;
+	for (row = 0; row < PQntuples(r); row++) {
+		struct batch_inc *e = batch_key(b, pg_text(r, row, 0));
+		e->id = pg_int(r, row, 1);
+		e->level = (int)pg_int(r, row, 2);
+		e->score = pg_double(r, row, 3);
+		e->score_ms = pg_int(r, row, 4);
+		e->updated_ms = pg_int(r, row, 5);
+		free(e->kinds);
+		free(e->sources);
+		e->kinds = xstrdup(pg_text(r, row, 6));
+		e->sources = xstrdup(pg_text(r, row, 7));
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* Open an incident for e (its first event with a score); 0 or STORE_ERR. */
+static int
+batch_open(struct batch *b, struct batch_inc *e, int64_t ts_ms, int *opened)
+{
+	struct store *st = b->st;
+	struct pg_params p = PG_PARAMS_INIT;
+	PGresult *r;
+	int found;
+
+	*opened = 0;
+	pp_text(&p, e->key);
+	pp_int(&p, ts_ms);
+	if ((r = pg_exec(st, SQL_INC_NEW, &p, "opening an incident")) == NULL)
+		return STORE_ERR;
+	if (PQntuples(r) == 1) {
+		e->id = pg_int(r, 0, 0);
+		e->level = 0;
+		e->score = 0;
+		e->score_ms = e->updated_ms = ts_ms;
+		free(e->kinds);
+		free(e->sources);
+		e->kinds = xstrdup("");
+		e->sources = xstrdup("");
+		*opened = 1;
+		PQclear(r);
+		return 0;
+	}
+	PQclear(r);
+	/* another host opened it meanwhile (and has committed) */
+	free(e->kinds);
+	free(e->sources);
+	e->kinds = e->sources = NULL;
+	found = find_active(st, e->key, &e->id, &e->level, &e->score, &e->score_ms,
+	    &e->updated_ms, &e->kinds, &e->sources);
+	if (found == 0)
+		pg_errf(st, "incident for %s: lost a race twice", e->key);
+	return found > 0 ? 0 : STORE_ERR;
+}
+
+/* Correlate event i with its incident, in memory; the rare steps (opening,
+ * notification, mitigation) go to the server now. */
+static int
+batch_correlate(struct batch *b, const struct score_settings *policy, size_t i, int64_t now)
+{
+	const struct event *ev = &b->evs[i];
+	struct record_result one, *res = b->res != NULL ? &b->res[i] : &one;
+	struct batch_inc *e;
+	char idem[64];
+	int level_before, level, opened = 0;
+
+	memset(res, 0, sizeof *res);
+	b->ev_incident[i] = 0;
+	if (!isfinite(ev->score) || ev->score < 0)
+		return pg_errf(b->st, "event at %lld: score %g is not a finite number >= 0",
+		    (long long)ev->ts_ms, ev->score);
+	if (b->ev_inc[i] < 0)
+		return 0;
+	e = &b->inc[b->ev_inc[i]];
+	if (e->id == 0) {
+		if (ev->score <= 0)
+			return 0;                /* a score-0 event opens nothing */
+		if (batch_open(b, e, ev->ts_ms, &opened) != 0)
+			return STORE_ERR;
+		res->new_incident = opened;
+	}
+	level_before = e->level;
+	level = store_correlate_event(policy, ev, level_before, &e->score, &e->score_ms,
+	    &e->updated_ms, &e->kinds, &e->sources);
+	e->level = level;
+	if (e->nevents++ == 0)
+		b->upd[b->nupd++] = (size_t)(e - b->inc);
+	b->ev_incident[i] = e->id;
+	if (level > level_before) {
+		snprintf(idem, sizeof idem, "inc-%lld-lvl-%d", (long long)e->id, level);
+		if (enqueue(b->st, e->id, e->key, level_before == 0 ? "new" : "update", level,
+		    e->score, e->kinds, e->sources, NULL, idem, now) != 0)
+			return STORE_ERR;
+		if (level >= 3 && level_before < 3 &&
+		    mitigate(b->st, policy, e->id, e->key, e->score, e->kinds, e->sources, now) != 0)
+			return STORE_ERR;
+	}
+	res->incident_id = e->id;
+	res->level_before = level_before;
+	res->level_after = level;
+	res->score = e->score;
+	return 0;
+}
+
+/* Pipeline items: the events' INSERTs, then one UPDATE per incident. */
+static const char *const BATCH_SQL[] = { SQL_EV_ADD, SQL_INC_UPDATE_N };
+static const int BATCH_NPARAMS[] = { 9, 8 };
+
+static int
+batch_item(void *ud, size_t i, struct pg_params *p)
+{
+	struct batch *b = ud;
+
+	if (i < b->n) {
+		const struct event *ev = &b->evs[i];
+		pp_int(p, ev->ts_ms);
+		pp_text(p, ev->subscriber);
+		pp_text(p, ev->source);
+		pp_text(p, ev->kind);
+		pp_double(p, ev->score);
+		pp_text(p, ev->client_ip);
+		pp_text(p, ev->node);
+		pp_text(p, ev->evidence != NULL && ev->evidence[0] != '\0' ? ev->evidence : "{}");
+		if (b->ev_incident[i] != 0)
+			pp_int(p, b->ev_incident[i]);
+		else
+			pp_text(p, NULL);
+		return 0;
+	} else {
+		const struct batch_inc *e = &b->inc[b->upd[i - b->n]];
+		pp_int(p, e->id);
+		pp_int(p, e->level);
+		pp_double(p, e->score);
+		pp_int(p, e->score_ms);
+		pp_int(p, e->updated_ms);
+		pp_text(p, e->kinds);
+		pp_text(p, e->sources);
+		pp_int(p, e->nevents);
+		return 1;
+	}
+}
+
+static int
+batch_result(void *ud, size_t i, const PGresult *r)
+{
+	struct batch *b = ud;
+
+	if (i < b->n && b->res != NULL)
+		b->res[i].event_id = PQntuples(r) == 1 ? pg_int(r, 0, 0) : 0;
+	return 0;
+}
+
 int
 pg_record_events(struct store *st, const struct score_settings *policy,
     const struct event *evs, size_t n, struct record_result *res)
 {
-	struct record_result one;
+	struct batch b;
 	int64_t now = bs_now_ms();
-	size_t i;
+	size_t i, size = 16;
 
-	if (pg_begin(st) != 0)
+	if (n == 0)
+		return 0;
+	memset(&b, 0, sizeof b);
+	b.st = st;
+	b.evs = evs;
+	b.n = n;
+	b.res = res;
+	while (size < 2 * n)
+		size <<= 1;
+	b.mask = size - 1;
+	b.slot = xcalloc(size, sizeof *b.slot);
+	b.inc = xcalloc(n, sizeof *b.inc);
+	b.ev_inc = xcalloc(n, sizeof *b.ev_inc);
+	b.ev_incident = xcalloc(n, sizeof *b.ev_incident);
+	b.upd = xcalloc(n, sizeof *b.upd);
+	if (pg_begin(st) != 0) {
+		batch_free(&b);
 		return STORE_ERR;
-	if (lock_keys(st, policy, evs, n) != 0)
-		return pg_fail(st);
+	}
+	if (lock_keys(st, policy, evs, n) != 0 || batch_load(&b, policy) != 0)
+		goto fail;
 	for (i = 0; i < n; i++)
-		if (record_one(st, policy, &evs[i], now, res != NULL ? &res[i] : &one) != 0)
-			return pg_fail(st);
+		if (batch_correlate(&b, policy, i, now) != 0)
+			goto fail;
+	if (pg_pipeline(st, BATCH_SQL, BATCH_NPARAMS, 2, n + b.nupd, batch_item, batch_result, &b,
+	    "recording the events") != 0)
+		goto fail;
+	batch_free(&b);
 	return pg_commit(st);
+fail:
+	batch_free(&b);
+	return pg_fail(st);
 }
 
 /* ---------------------------------------------------------------- reading */

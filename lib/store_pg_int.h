@@ -79,6 +79,17 @@ PGresult *pg_exec_once(struct store *st, const char *sql, const struct pg_params
 int pg_do(struct store *st, const char *sql, const struct pg_params *p, const char *what,
     int64_t *changed);
 
+/* Run n statements in pipelines (one round trip per PG_PIPE_CHUNK instead of
+ * one each).  sqls[0..nsql) are the static texts used (prepared first, with
+ * nparams[k] parameters each); item(ud, i, p) fills the parameters of
+ * statement i and returns which text it runs (an index into sqls);
+ * result(ud, i, r) (may be NULL) sees its result and returns 0, or nonzero
+ * to fail the call.  0 or STORE_ERR (st->err set: the first failure); call
+ * inside a transaction, which a failure leaves aborted. */
+typedef int (*pg_pipe_item_fn)(void *ud, size_t i, struct pg_params *p);
+typedef int (*pg_pipe_result_fn)(void *ud, size_t i, const PGresult *r);
+int pg_pipeline(struct store *st, const char *const *sqls, const int *nparams, size_t nsql,
+    size_t n, pg_pipe_item_fn item, pg_pipe_result_fn result, void *ud, const char *what);
 /* Cell helpers: borrowed text ("" for NULL), a copy or NULL, integers, doubles. */
 const char *pg_text(const PGresult *r, int row, int col);
 char *pg_strdup(const PGresult *r, int row, int col);

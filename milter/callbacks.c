@@ -279,35 +279,57 @@ subject_of(const struct cctx *cc, struct det_subject *s)
 	s->now_ms = bs_now_ms();
 }
 
-/* Count a HELO (and, the first time, the connection) for the subscriber and
- * run the HELO detector. */
+/* What a session has not yet counted: the connection (once) and a HELO
+ * seen since the last count.  Both ride along with the next message's
+ * counter update (cb_eom), so that shared counters cost one round trip per
+ * message and none more; a session that ends without an accepted message
+ * counts them at close (flush_session). */
 static void
-observe_helo(struct cctx *cc, const char *qid, int count_connection)
+session_pending(struct cctx *cc, uint32_t *inc, uint64_t *dh)
+{
+	if (!cc->conn_counted)
+		inc[DET_C_CONNECTIONS] = 1;
+	if (cc->helo_pending && cc->helo != NULL)
+		dh[DET_D_HELOS] = detect_hash_item(cc->helo, cc->helo_len);
+}
+
+/* After the update that carried session_pending: mark them counted and run
+ * the HELO detector on the values the update returned (its events belong to
+ * the connection). */
+static void
+session_counted(struct cctx *cc, const struct det_subject *s, const struct ctr_values *v,
+    const char *qid)
 {
 	const struct detect_config *dc = cc->snap->dc;
-	uint32_t inc[CTR_MAX_COUNTS] = { 0 };
-	uint64_t dh[CTR_MAX_DISTINCT] = { 0 };
-	struct ctr_values v;
-	struct det_subject s;
+	int helo_new = cc->helo_pending;
 	struct det_out out;
 
-	if (count_connection) {
-		inc[DET_C_CONNECTIONS] = 1;
-		cc->conn_counted = 1;
-	}
-	if (cc->helo != NULL)
-		dh[DET_D_HELOS] = detect_hash_item(cc->helo, cc->helo_len);
-	subject_of(cc, &s);
-	ctr_update(bsm.ctr, cc->ctrkey, s.now_ms, inc, dh, &v);
+	cc->conn_counted = 1;
 	cc->helo_pending = 0;
-	if (cc->helo == NULL || !dc->helo.enabled)
+	if (!helo_new || cc->helo == NULL || !dc->helo.enabled)
 		return;
 	{
 		struct helo_obs h = { cc->helo, cc->helo_len, cc->client_ip[0] ? cc->client_ip : NULL };
 		det_out_init(&out);
-		detect_helo(dc, bsm.fire, &s, &h, &v, &out);
+		detect_helo(dc, bsm.fire, s, &h, v, &out);
 		submit(cc, &out, &cc->conn_fired, &cc->conn_score, qid, NULL);
 	}
+}
+
+/* A session ending with something uncounted (no message reached the end of
+ * data): count it now, in the session's only update. */
+static void
+flush_session(struct cctx *cc)
+{
+	uint32_t inc[CTR_MAX_COUNTS] = { 0 };
+	uint64_t dh[CTR_MAX_DISTINCT] = { 0 };
+	struct ctr_values v;
+	struct det_subject s;
+
+	session_pending(cc, inc, dh);
+	subject_of(cc, &s);
+	ctr_update(bsm.ctr, cc->ctrkey, s.now_ms, inc, dh, &v);
+	session_counted(cc, &s, &v, cc->id);
 }
 
 /* Decide who is sending (once, at the first MAIL; again later only if an
@@ -490,9 +512,7 @@ cb_helo(SMFICTX *ctx, char *helo)
 	free(cc->helo);
 	cc->helo = xstrndup(helo, len);
 	cc->helo_len = len;
-	cc->helo_pending = 1;
-	if (cc->resolved)     /* a second HELO after a transaction: count it now */
-		observe_helo(cc, cc->id, 0);
+	cc->helo_pending = 1;       /* counted with the next message (cb_eom) */
 	return noreply(cc, SMFIP_NR_HELO);
 }
 
@@ -522,8 +542,6 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 		m->env_from[2048] = '\0';
 	}
 	resolve(ctx, cc);
-	if (!cc->conn_counted || cc->helo_pending)
-		observe_helo(cc, qid_of(ctx, cc, m), !cc->conn_counted);
 
 	m->state = policy_get(bsm.policy, cc->subscriber);
 	bulk = cc->subscriber[0] && detect_is_bulk(dc, cc->subscriber);
@@ -769,9 +787,12 @@ cb_eom(SMFICTX *ctx)
 	inc[DET_C_RECIPIENTS] = (uint32_t)(m->nrcpt > UINT32_MAX ? UINT32_MAX : m->nrcpt);
 	if (have_sender && sender.addr[0])
 		dh[DET_D_SENDERS] = detect_hash_item(sender.addr, (size_t)-1);
-	/* every recipient domain of the message in one update (one round trip
-	 * with shared counters); the set's empty slots are 0 and skipped */
+	session_pending(cc, inc, dh);
+	/* the message, every recipient domain of it and what the session had
+	 * not counted yet, in one update: one round trip with shared counters
+	 * (the set's empty slots are 0 and skipped) */
 	ctr_update_n(bsm.ctr, cc->ctrkey, s.now_ms, inc, dh, DET_D_RCPT_DOMAINS, m->dom, m->capdom, &v);
+	session_counted(cc, &s, &v, qid);
 	stats_inc(ST_MESSAGES, 1);
 	stats_inc(ST_RCPTS, m->nrcpt);
 
@@ -884,10 +905,10 @@ cb_close(SMFICTX *ctx)
 
 	if (cc == NULL)
 		return SMFIS_CONTINUE;
-	/* a session that never reached MAIL still counts (and its HELO) */
-	if (!cc->conn_counted && cc->snap != NULL && cc->client_ip[0]) {
+	/* a session without an accepted message still counts (and its HELO) */
+	if ((!cc->conn_counted || cc->helo_pending) && cc->snap != NULL && cc->client_ip[0]) {
 		resolve(ctx, cc);
-		observe_helo(cc, cc->id, 1);
+		flush_session(cc);
 	}
 	smfi_setpriv(ctx, NULL);
 	conn_free(cc);

@@ -470,8 +470,30 @@ mc_abort(struct mclient *mc)
 	return mc_send_raw(mc, 'A', NULL, 0);
 }
 
+/* QUIT, then wait (up to the timeout) for the filter to close its end.
+ * libmilter drops commands still unread when it sees the peer hang up, so a
+ * client that closes at once after a run of no-reply commands (connect,
+ * HELO, QUIT) can lose the whole session; waiting makes the replay what an
+ * MTA produces, where the commands are spread over an SMTP dialogue. */
 int
 mc_quit(struct mclient *mc)
 {
-	return mc_send_raw(mc, 'Q', NULL, 0);
+	int tmo = mc->timeout_ms > 0 ? mc->timeout_ms : 30000;
+	char buf[256];
+
+	if (mc_send_raw(mc, 'Q', NULL, 0) < 0)
+		return -1;
+	for (;;) {
+		struct pollfd pfd = { .fd = mc->fd, .events = POLLIN };
+		int r = poll(&pfd, 1, tmo);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 0;          /* gone quiet: close anyway */
+		r = (int)read(mc->fd, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 0;          /* the filter closed */
+	}
 }

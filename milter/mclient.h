@@ -62,7 +62,7 @@ int mc_eoh(struct mclient *mc);
 int mc_body(struct mclient *mc, const void *chunk, size_t len);
 int mc_eom(struct mclient *mc);
 int mc_abort(struct mclient *mc);    /* no answer */
-int mc_quit(struct mclient *mc);     /* no answer; closes nothing */
+int mc_quit(struct mclient *mc);     /* no answer; waits for the filter to close, closes nothing */
 
 /* Send a raw packet (bad-input tests); no answer is read. */
 int mc_send_raw(struct mclient *mc, char cmd, const void *data, size_t len);

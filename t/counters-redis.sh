@@ -32,8 +32,10 @@ val() { sed -n "s/^$1=//p" "$T/share.out"; }
 is "$?" 0 "the driver ran"
 is "$(val a_alone)" 60 "table A alone counts its own 60 messages"
 is "$(val a_local)" 60 "A's local table holds only its share"
-is "$(val b_local)" 60 "B's local table holds only its share"
+is "$(val b_local)" 60 "B's local table holds only its share (1-minute window 7 s later: stale shared count ignored)"
 is "$(val shared)" 120 "B sees the summed count of both tables"
+is "$(val b_peek)" 120 "B's peek (no round trip) answers the summed count its last update returned"
+is "$(val b_peek_10m)" 120 "... 7 s later still for the 10-minute window (fresh for 60 s)"
 d=$(val distinct)
 [ "${d:-0}" -ge 86 ] && [ "${d:-0}" -le 94 ]
 ok $? "distinct recipients across both tables: about 90 ($d)"

@@ -6,8 +6,12 @@
  *		two tables (as two milters would have) on one Redis: each adds
  *		N messages for the key "bot", table A distinct items 0..N-1,
  *		table B N/2..N/2+N-1.  Prints a_alone (A's value before B
- *		started), a_local and b_local (each table's own local count),
- *		shared (B's final value) and distinct (B's distinct estimate).
+ *		started), a_local and b_local (each table's own local count:
+ *		peeked 7 s later, when the remembered shared count of the
+ *		1-minute window is no longer fresh), shared (B's final value)
+ *		and distinct (B's distinct estimate); b_peek (B's peek at once:
+ *		the remembered shared count) and b_peek_10m (7 s later, the
+ *		10-minute window, still fresh).
  *		Then A adds one message with 20 new items in one ctr_update_n
  *		call: multi_count and multi_distinct.
  *	ctr_redis_driver URL PREFIX loop SECONDS
@@ -78,10 +82,12 @@ main(int argc, char **argv)
 		printf("a_alone=%.0f\n", v.count[0][0]);
 		for (i = 0; i < n; i++)
 			add(b, now, n / 2 + i, &v);
-		ctr_peek(a, "bot", now, &la);
 		ctr_peek(b, "bot", now, &lb);
-		printf("a_local=%.0f\nb_local=%.0f\nshared=%.0f\ndistinct=%.0f\n", la.count[0][0],
-		    lb.count[0][0], v.count[0][0], v.distinct[0][2]);
+		printf("b_peek=%.0f\n", lb.count[0][0]);
+		ctr_peek(a, "bot", now + 7000, &la);
+		ctr_peek(b, "bot", now + 7000, &lb);
+		printf("a_local=%.0f\nb_local=%.0f\nb_peek_10m=%.0f\nshared=%.0f\ndistinct=%.0f\n",
+		    la.count[0][0], lb.count[0][0], lb.count[0][1], v.count[0][0], v.distinct[0][2]);
 		/* one message with 20 new recipient domains: one call */
 		{
 			uint32_t inc[1] = { 1 };

@@ -138,6 +138,34 @@ done
 is "$(q "SELECT string_agg(DISTINCT node, ',') FROM events WHERE subscriber = '$BOT'")" "smarthost-a,smarthost-b" \
   "the bot's events come from both smarthosts" 
 
+# --- one round trip to Redis per message, none more: the connection and
+# the HELO ride along with the message's update (a session without an
+# accepted message makes its one update at close)
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+evalsha_calls() {   # answered EVALSHA calls (a NOSCRIPT retry is a failed one)
+  rcli info commandstats | tr -d '\r' |
+    sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*failed_calls=\([0-9]*\).*/\1 \2/p' |
+    { read -r c f; echo $(( ${c:-0} - ${f:-0} )); }
+}
+rcli config resetstat >/dev/null
+n=0
+for i in 1 2 3 4; do
+  send "$([ $((i % 2)) = 1 ] && echo a || echo b)" alice "$i" | grep -q '250 2.0.0 Ok: queued' && n=$((n + 1))
+done
+is "$n" 4 "alice sent 4 one-message sessions through both smarthosts"
+is "$(evalsha_calls)" 4 "4 messages, 4 Redis round trips (EVALSHA calls counted by Redis)"
+cat >"$T/multi.txt" <<'EOF2'
+session ip=100.64.9.9 auth=carol helo=carol-pc.isp.example
+mail*5 from=carol@isp.example to=friend{n}@example.org
+end
+session ip=100.64.9.9 auth=carol helo=carol-pc.isp.example
+end
+EOF2
+rcli config resetstat >/dev/null
+MILTER_SOCK=$T/run/milter-a.sock milter_replay "$T/multi.txt" >"$T/multi.out" 2>&1
+ok $? "a five-message session and an empty one, played to milter a"
+is "$(evalsha_calls)" 6 "5 messages in one session, then a session without one: 6 round trips"
+
 # --- Redis killed: mail keeps flowing, the fallback is logged
 redis_kill
 n=0
