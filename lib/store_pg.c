@@ -164,6 +164,83 @@ pp_double(struct pg_params *p, double v)
 	p->n++;
 }
 
+/* Array literals ('{1,2,"a \\"b\\""}') for one parameter carrying a whole
+ * column of a batch: text elements are double-quoted with backslash
+ * escapes, NULL is NULL. */
+static void
+arr_put(struct pg_array *a, const char *s, size_t n)
+{
+	if (a->len + n + 2 > a->cap) {
+		while (a->len + n + 2 > a->cap)
+			a->cap = a->cap ? a->cap * 2 : 256;
+		a->s = xrealloc(a->s, a->cap);
+	}
+	memcpy(a->s + a->len, s, n);
+	a->len += n;
+	a->s[a->len] = '\0';
+}
+
+static void
+arr_sep(struct pg_array *a)
+{
+	arr_put(a, a->n++ == 0 ? "{" : ",", 1);
+}
+
+void
+pa_text(struct pg_array *a, const char *v)
+{
+	const char *p;
+
+	arr_sep(a);
+	if (v == NULL) {
+		arr_put(a, "NULL", 4);
+		return;
+	}
+	arr_put(a, "\"", 1);
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			arr_put(a, "\\", 1);
+		arr_put(a, p, 1);
+	}
+	arr_put(a, "\"", 1);
+}
+
+void
+pa_int(struct pg_array *a, int64_t v)
+{
+	char b[24];
+	int n = snprintf(b, sizeof b, "%lld", (long long)v);
+
+	arr_sep(a);
+	arr_put(a, b, (size_t)n);
+}
+
+void
+pa_double(struct pg_array *a, double v)
+{
+	char b[32];
+	int n = snprintf(b, sizeof b, "%.17g", v);
+
+	arr_sep(a);
+	arr_put(a, b, (size_t)n);
+}
+
+const char *
+pa_end(struct pg_array *a)
+{
+	if (a->n == 0)
+		arr_put(a, "{", 1);
+	arr_put(a, "}", 1);
+	return a->s;
+}
+
+void
+pa_free(struct pg_array *a)
+{
+	free(a->s);
+	memset(a, 0, sizeof *a);
+}
+
 const char *
 pg_text(const PGresult *r, int row, int col)
 {
@@ -190,60 +267,8 @@ pg_double(const PGresult *r, int row, int col)
 
 /* ---------------------------------------------------------------- running statements */
 
-static int prepare(struct store *st, const char *sql, int nparams, const char *what, char *name,
-    size_t namelen);
-
-PGresult *
-pg_exec(struct store *st, const char *sql, const struct pg_params *p, const char *what)
-{
-	char name[16];
-
-	if (ensure_conn(st) != 0)
-		return NULL;
-	if (prepare(st, sql, p != NULL ? p->n : 0, what, name, sizeof name) != 0)
-		return NULL;
-	return check(st, PQexecPrepared(PGCONN(st), name, p != NULL ? p->n : 0,
-	    p != NULL ? p->v : NULL, NULL, NULL, 0), what);
-}
-
-PGresult *
-pg_exec_once(struct store *st, const char *sql, const struct pg_params *p, const char *what)
-{
-	if (ensure_conn(st) != 0)
-		return NULL;
-	return check(st, PQexecParams(PGCONN(st), sql, p != NULL ? p->n : 0, NULL,
-	    p != NULL ? p->v : NULL, NULL, NULL, 0), what);
-}
-
-int
-pg_do(struct store *st, const char *sql, const struct pg_params *p, const char *what,
-    int64_t *changed)
-{
-	PGresult *r = pg_exec(st, sql, p, what);
-
-	if (r == NULL)
-		return STORE_ERR;
-	if (changed != NULL)
-		*changed = strtoll(PQcmdTuples(r), NULL, 10);
-	PQclear(r);
-	return 0;
-}
-
-/*
- * Pipelines (libpq 14 and later): many statements sent at once and their
- * results read afterwards, one round trip for all of them instead of one
- * each; this is what makes a batch of events cost a handful of round trips
- * (pg_record_events).  The statements are prepared first (synchronously),
- * then sent with PQsendQueryPrepared in chunks of PG_PIPE_CHUNK, each chunk
- * closed by a sync point: with a blocking connection the client must read
- * results before the server's send buffer and its own receive buffer fill,
- * and a chunk's results (a few kilobytes) always fit.  When one statement
- * fails the server skips the rest of the chunk (PGRES_PIPELINE_ABORTED) and
- * the transaction is aborted: the caller rolls back and, on a transient
- * error, retries the whole batch.
- */
-#define PG_PIPE_CHUNK 256
-
+/* Prepare a static SQL text once per connection; its statement name into
+ * name.  0 or STORE_ERR. */
 static int
 prepare(struct store *st, const char *sql, int nparams, const char *what, char *name,
     size_t namelen)
@@ -279,124 +304,40 @@ prepare(struct store *st, const char *sql, int nparams, const char *what, char *
 	return 0;
 }
 
-/* Results of one chunk: each statement's, then the sync point.  0 or
- * STORE_ERR (st->err from the first failure). */
-static int
-pipe_read(struct store *st, size_t from, size_t to, pg_pipe_result_fn result, void *ud,
-    const char *what)
+PGresult *
+pg_exec(struct store *st, const char *sql, const struct pg_params *p, const char *what)
 {
-	PGconn *c = PGCONN(st);
-	size_t i;
-	int rc = 0;
-	PGresult *r;
+	char name[16];
 
-	for (i = from; i < to; i++) {
-		int got = 0;
-		while ((r = PQgetResult(c)) != NULL) {
-			ExecStatusType s = PQresultStatus(r);
-			if (s == PGRES_PIPELINE_SYNC) {       /* cut short: nothing more */
-				PQclear(r);
-				if (rc == 0)
-					rc = pg_errf(st, "%s: the pipeline ended early", what);
-				return rc;
-			}
-			if (!got && rc == 0) {
-				if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
-					if (result != NULL && result(ud, i, r) != 0)
-						rc = STORE_ERR;
-				} else if (s != PGRES_PIPELINE_ABORTED) {
-					set_err(st, r, what);
-					rc = STORE_ERR;
-				} else {
-					rc = pg_errf(st, "%s: aborted", what);
-				}
-			}
-			got = 1;
-			PQclear(r);
-		}
-		if (!got && PQstatus(c) != CONNECTION_OK) {
-			set_err(st, NULL, what);
-			return STORE_ERR;
-		}
-	}
-	/* the sync point */
-	for (;;) {
-		r = PQgetResult(c);
-		if (r == NULL) {
-			if (PQstatus(c) != CONNECTION_OK) {
-				set_err(st, NULL, what);
-				return STORE_ERR;
-			}
-			continue;
-		}
-		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-			PQclear(r);
-			return rc;
-		}
-		PQclear(r);
-	}
+	if (ensure_conn(st) != 0)
+		return NULL;
+	if (prepare(st, sql, p != NULL ? p->n : 0, what, name, sizeof name) != 0)
+		return NULL;
+	return check(st, PQexecPrepared(PGCONN(st), name, p != NULL ? p->n : 0,
+	    p != NULL ? p->v : NULL, NULL, NULL, 0), what);
+}
+
+PGresult *
+pg_exec_once(struct store *st, const char *sql, const struct pg_params *p, const char *what)
+{
+	if (ensure_conn(st) != 0)
+		return NULL;
+	return check(st, PQexecParams(PGCONN(st), sql, p != NULL ? p->n : 0, NULL,
+	    p != NULL ? p->v : NULL, NULL, NULL, 0), what);
 }
 
 int
-pg_pipeline(struct store *st, const char *const *sqls, const int *nparams, size_t nsql,
-    size_t n, pg_pipe_item_fn item, pg_pipe_result_fn result, void *ud, const char *what)
+pg_do(struct store *st, const char *sql, const struct pg_params *p, const char *what,
+    int64_t *changed)
 {
-	PGconn *c;
-	char (*names)[16];
-	size_t i, from;
-	int rc = 0;
+	PGresult *r = pg_exec(st, sql, p, what);
 
-	if (n == 0)
-		return 0;
-	if (ensure_conn(st) != 0)
+	if (r == NULL)
 		return STORE_ERR;
-	c = PGCONN(st);
-	names = xcalloc(nsql, sizeof *names);
-	for (i = 0; i < nsql; i++)
-		if (prepare(st, sqls[i], nparams[i], what, names[i], sizeof names[i]) != 0) {
-			free(names);
-			return STORE_ERR;
-		}
-	for (from = 0; from < n && rc == 0; from += PG_PIPE_CHUNK) {
-		size_t to = from + PG_PIPE_CHUNK < n ? from + PG_PIPE_CHUNK : n, sent = from;
-
-		if (PQenterPipelineMode(c) != 1) {
-			set_err(st, NULL, what);
-			rc = STORE_ERR;
-			break;
-		}
-		for (i = from; i < to; i++) {
-			struct pg_params p = PG_PARAMS_INIT;
-			int which = item(ud, i, &p);
-
-			if (which < 0 || (size_t)which >= nsql) {
-				rc = pg_errf(st, "%s: no statement for item %zu", what, i);
-				break;
-			}
-			if (PQsendQueryPrepared(c, names[which], p.n, p.v, NULL, NULL, 0) != 1) {
-				set_err(st, NULL, what);
-				rc = STORE_ERR;
-				break;
-			}
-			sent = i + 1;
-		}
-		if (PQpipelineSync(c) != 1) {
-			if (rc == 0) {
-				set_err(st, NULL, what);
-				rc = STORE_ERR;
-			}
-		} else {
-			int r2 = pipe_read(st, from, sent, result, ud, what);
-			if (rc == 0)
-				rc = r2;
-		}
-		if (PQexitPipelineMode(c) != 1 && rc == 0) {
-			set_err(st, NULL, what);
-			rc = STORE_ERR;
-		}
-	}
-	free(names);
-	return rc;
+	if (changed != NULL)
+		*changed = strtoll(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return 0;
 }
 
 /* A statement without parameters, bypassing the reconnect (rollback paths). */

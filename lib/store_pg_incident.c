@@ -31,9 +31,6 @@ static const char SQL_INC_NEW[] =
     "VALUES ($1, 'open', 0, 0, $2, $2, $2) "
     "ON CONFLICT (subscriber) WHERE state IN ('open', 'notified', 'acknowledged') DO NOTHING "
     "RETURNING id";
-static const char SQL_EV_ADD[] =
-    "INSERT INTO events (ts_ms, subscriber, source, kind, score, client_ip, node, evidence, "
-    "incident_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 static const char SQL_NOTE_ADD[] =
     "INSERT INTO notifications (incident_id, subscriber, channel, kind, level, status, "
     "attempts, created_ms, next_attempt_ms, idem_key, payload) "
@@ -160,12 +157,12 @@ lock_keys(struct store *st, const struct score_settings *policy, const struct ev
 
 /*
  * A batch of events costs a handful of round trips, not three per event:
- * the batch's subscribers are locked (lock_keys) and their active incidents
- * read (FOR NO KEY UPDATE) in one statement each; correlation then runs
- * here, in event order, on those rows held in memory (struct batch_inc);
- * and the events' INSERTs and one UPDATE per incident touched go to the
- * server in a pipeline (pg_pipeline).  Only the rare steps talk to the
- * server as they happen: opening an incident, and on a level rise the
+ * the batch's subscribers are locked (lock_keys), their active incidents
+ * read (FOR NO KEY UPDATE) and the missing ones opened, in one statement
+ * each; correlation then runs here, in event order, on those rows held in
+ * memory (struct batch_inc); and the events go to the server in one INSERT
+ * and the incidents' new state in one UPDATE (batch_write).  Only the
+ * rare steps talk to the server as they happen: on a level rise the
  * notification and the mitigation.  The result is what one transaction per
  * event would have stored, event by event.
  */
@@ -173,9 +170,24 @@ static const char SQL_INC_FIND_MANY[] =
     "SELECT subscriber, id, level, score, score_ms, updated_ms, kinds, sources FROM incidents "
     "WHERE subscriber = ANY (string_to_array($1, chr(10))) "
     "AND state IN ('open', 'notified', 'acknowledged') FOR NO KEY UPDATE";
-static const char SQL_INC_UPDATE_N[] =
-    "UPDATE incidents SET level = $2, score = $3, score_ms = $4, updated_ms = $5, "
-    "event_count = event_count + $8, kinds = $6, sources = $7 WHERE id = $1";
+static const char SQL_INC_NEW_MANY[] =
+    "INSERT INTO incidents (subscriber, state, level, score, score_ms, opened_ms, updated_ms) "
+    "SELECT k, 'open', 0, 0, t, t, t FROM unnest(string_to_array($1, chr(10)), "
+    "string_to_array($2, ',')::bigint[]) AS u(k, t) "
+    "ON CONFLICT (subscriber) WHERE state IN ('open', 'notified', 'acknowledged') DO NOTHING "
+    "RETURNING subscriber, id";
+static const char SQL_EV_ADD_MANY[] =
+    "INSERT INTO events (ts_ms, subscriber, source, kind, score, client_ip, node, evidence, "
+    "incident_id) SELECT ts, sub, src, kind, score, ip, node, ev, inc FROM unnest("
+    "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], "
+    "$8::text[], $9::bigint[]) WITH ORDINALITY AS u(ts, sub, src, kind, score, ip, node, ev, "
+    "inc, ord) ORDER BY ord RETURNING id";
+static const char SQL_INC_UPDATE_MANY[] =
+    "UPDATE incidents i SET level = u.level, score = u.score, score_ms = u.sms, "
+    "updated_ms = u.ums, event_count = i.event_count + u.n, kinds = u.kinds, "
+    "sources = u.sources FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::bigint[], "
+    "$5::bigint[], $6::text[], $7::text[], $8::bigint[]) AS u(id, level, score, sms, ums, "
+    "kinds, sources, n) WHERE i.id = u.id";
 
 struct batch_inc {
 	char *key;
@@ -185,6 +197,8 @@ struct batch_inc {
 	int64_t score_ms, updated_ms;
 	char *kinds, *sources;
 	long nevents;               /* joined in this batch */
+	size_t join_from;           /* the first event of the batch that joins it */
+	int opened;                 /* opened by this batch */
 };
 
 struct batch {
@@ -225,6 +239,7 @@ batch_key(struct batch *b, const char *key)
 		i = (i + 1) & b->mask;
 	}
 	b->inc[b->ninc].key = xstrdup(key);
+	b->inc[b->ninc].join_from = (size_t)-1;
 	b->slot[i] = ++b->ninc;
 	return &b->inc[b->ninc - 1];
 }
@@ -317,43 +332,110 @@ batch_load(struct batch *b, const struct score_settings *policy)
 	return 0;
 }
 
-/* Open an incident for e (its first event with a score); 0 or STORE_ERR. */
+/* A newly opened incident's fields. */
+static void
+opened_init(struct batch_inc *e, int64_t id, int64_t ts_ms)
+{
+	e->id = id;
+	e->level = 0;
+	e->score = 0;
+	e->score_ms = e->updated_ms = ts_ms;
+	free(e->kinds);
+	free(e->sources);
+	e->kinds = xstrdup("");
+	e->sources = xstrdup("");
+	e->opened = 1;
+}
+
+/* Open an incident for each key without one that has an event with a score
+ * in the batch, at the time of the first such event (which is the first to
+ * join it: a score-0 event before it opens nothing and joins nothing).  One
+ * statement for all of them; a key another host opened meanwhile (and has
+ * committed) is read back on its own.  0 or STORE_ERR. */
 static int
-batch_open(struct batch *b, struct batch_inc *e, int64_t ts_ms, int *opened)
+batch_open(struct batch *b)
 {
 	struct store *st = b->st;
 	struct pg_params p = PG_PARAMS_INIT;
-	PGresult *r;
-	int found;
+	size_t i, nk = 0, kl = 0, kc = 256, tl = 0, tc = 256;
+	char *keys = xmalloc(kc), *ts = xmalloc(tc), num[24];
+	PGresult *r = NULL;
+	int rc = 0, row, nn;
 
-	*opened = 0;
-	pp_text(&p, e->key);
-	pp_int(&p, ts_ms);
-	if ((r = pg_exec(st, SQL_INC_NEW, &p, "opening an incident")) == NULL)
-		return STORE_ERR;
-	if (PQntuples(r) == 1) {
-		e->id = pg_int(r, 0, 0);
-		e->level = 0;
-		e->score = 0;
-		e->score_ms = e->updated_ms = ts_ms;
-		free(e->kinds);
-		free(e->sources);
-		e->kinds = xstrdup("");
-		e->sources = xstrdup("");
-		*opened = 1;
-		PQclear(r);
-		return 0;
+	keys[0] = ts[0] = '\0';
+	for (i = 0; i < b->n; i++) {
+		struct batch_inc *e;
+		size_t l;
+
+		if (b->ev_inc[i] < 0)
+			continue;
+		e = &b->inc[b->ev_inc[i]];
+		if (e->id != 0 && !e->opened) {
+			e->join_from = 0;        /* active before the batch: every event joins */
+			continue;
+		}
+		if (e->join_from != (size_t)-1 || !(b->evs[i].score > 0))
+			continue;
+		e->join_from = i;
+		if (strchr(e->key, '\n') != NULL) {     /* not listable: on its own */
+			struct pg_params q = PG_PARAMS_INIT;
+			pp_text(&q, e->key);
+			pp_int(&q, b->evs[i].ts_ms);
+			if ((r = pg_exec(st, SQL_INC_NEW, &q, "opening an incident")) == NULL)
+				goto fail;
+			if (PQntuples(r) == 1)
+				opened_init(e, pg_int(r, 0, 0), b->evs[i].ts_ms);
+			PQclear(r);
+			continue;
+		}
+		l = strlen(e->key);
+		nn = snprintf(num, sizeof num, "%lld", (long long)b->evs[i].ts_ms);
+		while (kl + l + 2 > kc)
+			keys = xrealloc(keys, kc *= 2);
+		while (tl + (size_t)nn + 2 > tc)
+			ts = xrealloc(ts, tc *= 2);
+		if (nk > 0) {
+			keys[kl++] = '\n';
+			ts[tl++] = ',';
+		}
+		memcpy(keys + kl, e->key, l + 1);
+		kl += l;
+		memcpy(ts + tl, num, (size_t)nn + 1);
+		tl += (size_t)nn;
+		nk++;
 	}
-	PQclear(r);
-	/* another host opened it meanwhile (and has committed) */
-	free(e->kinds);
-	free(e->sources);
-	e->kinds = e->sources = NULL;
-	found = find_active(st, e->key, &e->id, &e->level, &e->score, &e->score_ms,
-	    &e->updated_ms, &e->kinds, &e->sources);
-	if (found == 0)
-		pg_errf(st, "incident for %s: lost a race twice", e->key);
-	return found > 0 ? 0 : STORE_ERR;
+	if (nk > 0) {
+		pp_text(&p, keys);
+		pp_text(&p, ts);
+		if ((r = pg_exec(st, SQL_INC_NEW_MANY, &p, "opening incidents")) == NULL)
+			goto fail;
+		for (row = 0; row < PQntuples(r); row++) {
+			struct batch_inc *e = batch_key(b, pg_text(r, row, 0));
+			opened_init(e, pg_int(r, row, 1), b->evs[e->join_from].ts_ms);
+		}
+		PQclear(r);
+	}
+	/* the ones another host opened meanwhile */
+	for (i = 0; i < b->ninc; i++) {
+		struct batch_inc *e = &b->inc[i];
+		int found;
+
+		if (e->id != 0 || e->join_from == (size_t)-1)
+			continue;
+		found = find_active(st, e->key, &e->id, &e->level, &e->score, &e->score_ms,
+		    &e->updated_ms, &e->kinds, &e->sources);
+		if (found == 0)
+			pg_errf(st, "incident for %s: lost a race twice", e->key);
+		if (found <= 0)
+			goto fail;
+	}
+	goto out;
+fail:
+	rc = STORE_ERR;
+out:
+	free(keys);
+	free(ts);
+	return rc;
 }
 
 /* Correlate event i with its incident, in memory; the rare steps (opening,
@@ -365,7 +447,7 @@ batch_correlate(struct batch *b, const struct score_settings *policy, size_t i, 
 	struct record_result one, *res = b->res != NULL ? &b->res[i] : &one;
 	struct batch_inc *e;
 	char idem[64];
-	int level_before, level, opened = 0;
+	int level_before, level;
 
 	memset(res, 0, sizeof *res);
 	b->ev_incident[i] = 0;
@@ -375,13 +457,10 @@ batch_correlate(struct batch *b, const struct score_settings *policy, size_t i, 
 	if (b->ev_inc[i] < 0)
 		return 0;
 	e = &b->inc[b->ev_inc[i]];
-	if (e->id == 0) {
-		if (ev->score <= 0)
-			return 0;                /* a score-0 event opens nothing */
-		if (batch_open(b, e, ev->ts_ms, &opened) != 0)
-			return STORE_ERR;
-		res->new_incident = opened;
-	}
+	if (e->id == 0 || i < e->join_from)
+		return 0;                /* no incident yet: a score-0 event opens nothing */
+	if (i == e->join_from && e->opened)
+		res->new_incident = 1;
 	level_before = e->level;
 	level = store_correlate_event(policy, ev, level_before, &e->score, &e->score_ms,
 	    &e->updated_ms, &e->kinds, &e->sources);
@@ -405,52 +484,88 @@ batch_correlate(struct batch *b, const struct score_settings *policy, size_t i, 
 	return 0;
 }
 
-/* Pipeline items: the events' INSERTs, then one UPDATE per incident. */
-static const char *const BATCH_SQL[] = { SQL_EV_ADD, SQL_INC_UPDATE_N };
-static const int BATCH_NPARAMS[] = { 9, 8 };
-
+/* The batch's events in one INSERT, and its incidents' new state in one
+ * UPDATE: each column is an array parameter (unnest).  The events are
+ * inserted in batch order (ORDER BY the ordinality), so their identity
+ * values rise in that order and the returned ids, sorted, are the events'
+ * ids in batch order. */
 static int
-batch_item(void *ud, size_t i, struct pg_params *p)
+cmp_i64(const void *a, const void *b)
 {
-	struct batch *b = ud;
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
-	if (i < b->n) {
-		const struct event *ev = &b->evs[i];
-		pp_int(p, ev->ts_ms);
-		pp_text(p, ev->subscriber);
-		pp_text(p, ev->source);
-		pp_text(p, ev->kind);
-		pp_double(p, ev->score);
-		pp_text(p, ev->client_ip);
-		pp_text(p, ev->node);
-		pp_text(p, ev->evidence != NULL && ev->evidence[0] != '\0' ? ev->evidence : "{}");
-		if (b->ev_incident[i] != 0)
-			pp_int(p, b->ev_incident[i]);
-		else
-			pp_text(p, NULL);
-		return 0;
-	} else {
-		const struct batch_inc *e = &b->inc[b->upd[i - b->n]];
-		pp_int(p, e->id);
-		pp_int(p, e->level);
-		pp_double(p, e->score);
-		pp_int(p, e->score_ms);
-		pp_int(p, e->updated_ms);
-		pp_text(p, e->kinds);
-		pp_text(p, e->sources);
-		pp_int(p, e->nevents);
-		return 1;
-	}
+	return x < y ? -1 : x > y;
 }
 
 static int
-batch_result(void *ud, size_t i, const PGresult *r)
+batch_write(struct batch *b)
 {
-	struct batch *b = ud;
+	struct store *st = b->st;
+	struct pg_array col[9] = { PG_ARRAY_INIT, PG_ARRAY_INIT, PG_ARRAY_INIT, PG_ARRAY_INIT,
+	    PG_ARRAY_INIT, PG_ARRAY_INIT, PG_ARRAY_INIT, PG_ARRAY_INIT, PG_ARRAY_INIT };
+	struct pg_params p = PG_PARAMS_INIT;
+	PGresult *r;
+	size_t i, k;
+	int rc = 0;
 
-	if (i < b->n && b->res != NULL)
-		b->res[i].event_id = PQntuples(r) == 1 ? pg_int(r, 0, 0) : 0;
-	return 0;
+	for (i = 0; i < b->n; i++) {
+		const struct event *ev = &b->evs[i];
+		pa_int(&col[0], ev->ts_ms);
+		pa_text(&col[1], ev->subscriber);
+		pa_text(&col[2], ev->source);
+		pa_text(&col[3], ev->kind);
+		pa_double(&col[4], ev->score);
+		pa_text(&col[5], ev->client_ip);
+		pa_text(&col[6], ev->node);
+		pa_text(&col[7], ev->evidence != NULL && ev->evidence[0] != '\0' ? ev->evidence : "{}");
+		if (b->ev_incident[i] != 0)
+			pa_int(&col[8], b->ev_incident[i]);
+		else
+			pa_text(&col[8], NULL);
+	}
+	for (k = 0; k < 9; k++)
+		pp_text(&p, pa_end(&col[k]));
+	r = pg_exec(st, SQL_EV_ADD_MANY, &p, "recording the events");
+	if (r == NULL) {
+		rc = STORE_ERR;
+	} else if ((size_t)PQntuples(r) != b->n) {
+		rc = pg_errf(st, "recording the events: %d rows for %zu events", PQntuples(r), b->n);
+		PQclear(r);
+	} else {
+		if (b->res != NULL) {
+			int64_t *ids = xcalloc(b->n, sizeof *ids);
+			for (i = 0; i < b->n; i++)
+				ids[i] = pg_int(r, (int)i, 0);
+			qsort(ids, b->n, sizeof *ids, cmp_i64);
+			for (i = 0; i < b->n; i++)
+				b->res[i].event_id = ids[i];
+			free(ids);
+		}
+		PQclear(r);
+	}
+	for (k = 0; k < 9; k++)
+		pa_free(&col[k]);
+	if (rc != 0 || b->nupd == 0)
+		return rc;
+
+	p.n = 0;
+	for (i = 0; i < b->nupd; i++) {
+		const struct batch_inc *e = &b->inc[b->upd[i]];
+		pa_int(&col[0], e->id);
+		pa_int(&col[1], e->level);
+		pa_double(&col[2], e->score);
+		pa_int(&col[3], e->score_ms);
+		pa_int(&col[4], e->updated_ms);
+		pa_text(&col[5], e->kinds);
+		pa_text(&col[6], e->sources);
+		pa_int(&col[7], e->nevents);
+	}
+	for (k = 0; k < 8; k++)
+		pp_text(&p, pa_end(&col[k]));
+	rc = pg_do(st, SQL_INC_UPDATE_MANY, &p, "updating the incidents", NULL);
+	for (k = 0; k < 8; k++)
+		pa_free(&col[k]);
+	return rc;
 }
 
 int
@@ -480,13 +595,13 @@ pg_record_events(struct store *st, const struct score_settings *policy,
 		batch_free(&b);
 		return STORE_ERR;
 	}
-	if (lock_keys(st, policy, evs, n) != 0 || batch_load(&b, policy) != 0)
+	if (lock_keys(st, policy, evs, n) != 0 || batch_load(&b, policy) != 0 ||
+	    batch_open(&b) != 0)
 		goto fail;
 	for (i = 0; i < n; i++)
 		if (batch_correlate(&b, policy, i, now) != 0)
 			goto fail;
-	if (pg_pipeline(st, BATCH_SQL, BATCH_NPARAMS, 2, n + b.nupd, batch_item, batch_result, &b,
-	    "recording the events") != 0)
+	if (batch_write(&b) != 0)
 		goto fail;
 	batch_free(&b);
 	return pg_commit(st);

@@ -79,17 +79,20 @@ PGresult *pg_exec_once(struct store *st, const char *sql, const struct pg_params
 int pg_do(struct store *st, const char *sql, const struct pg_params *p, const char *what,
     int64_t *changed);
 
-/* Run n statements in pipelines (one round trip per PG_PIPE_CHUNK instead of
- * one each).  sqls[0..nsql) are the static texts used (prepared first, with
- * nparams[k] parameters each); item(ud, i, p) fills the parameters of
- * statement i and returns which text it runs (an index into sqls);
- * result(ud, i, r) (may be NULL) sees its result and returns 0, or nonzero
- * to fail the call.  0 or STORE_ERR (st->err set: the first failure); call
- * inside a transaction, which a failure leaves aborted. */
-typedef int (*pg_pipe_item_fn)(void *ud, size_t i, struct pg_params *p);
-typedef int (*pg_pipe_result_fn)(void *ud, size_t i, const PGresult *r);
-int pg_pipeline(struct store *st, const char *const *sqls, const int *nparams, size_t nsql,
-    size_t n, pg_pipe_item_fn item, pg_pipe_result_fn result, void *ud, const char *what);
+/* An array parameter built element by element (one column of a batch, for
+ * unnest($1::bigint[], ...)): pa_* append, pa_end closes it and returns the
+ * literal (owned by the array), pa_free frees it.  Start from PG_ARRAY_INIT. */
+struct pg_array {
+	char *s;
+	size_t len, cap;
+	size_t n;
+};
+#define PG_ARRAY_INIT { NULL, 0, 0, 0 }
+void pa_text(struct pg_array *a, const char *v);      /* NULL gives NULL */
+void pa_int(struct pg_array *a, int64_t v);
+void pa_double(struct pg_array *a, double v);
+const char *pa_end(struct pg_array *a);
+void pa_free(struct pg_array *a);
 /* Cell helpers: borrowed text ("" for NULL), a copy or NULL, integers, doubles. */
 const char *pg_text(const PGresult *r, int row, int col);
 char *pg_strdup(const PGresult *r, int row, int col);

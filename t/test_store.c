@@ -678,6 +678,127 @@ test_one_active(void **state)
 	    "VALUES ('ivan', 'resolved', 0, 0, 0, 0)"), 0);
 }
 
+/* A batch is stored as if its events had been recorded one at a time
+ * (the PostgreSQL backend correlates a batch in memory and writes it in a
+ * few statements): the same incidents, levels, scores, notifications and
+ * mitigations, the same event rows, ids rising in batch order.  The batch
+ * and the one-at-a-time run use their own subscribers (prefixes A and B). */
+#define NB 48
+static void
+batch_events(struct event *evs, char who, const char *ip)
+{
+	static const char *const kinds[] = { "rate", "helo", "direct_mx", "fanout" };
+	char sub[64];
+	int i;
+
+	for (i = 0; i < NB; i++) {
+		int k = i % 4;
+		double score = i < 3 ? 0 : 3.5 + (i % 5);     /* score-0 events first */
+		const char *who_s = k == 0 ? "x" : k == 1 ? "y" : k == 2 ? "q\"uo,te{}\\" : NULL;
+
+		if (who_s != NULL)
+			snprintf(sub, sizeof sub, "%c-%s", who, who_s);
+		else
+			sub[0] = '\0';                         /* unattributed: keyed by ip */
+		mkev(&evs[i], T0 + i * 1000, who_s != NULL ? sub : "", i % 2 ? "milter" : "flow",
+		    kinds[(i / 4) % 4], score, who_s != NULL ? "100.64.0.9" : ip);
+		evs[i].evidence = xasprintf("{\"n\":%d,\"helo\":\"a\\\"b\\\\c{,}\",\"u\":\"\xc3\xa9\"}", i);
+	}
+}
+
+static char *
+incident_row(struct store *st, int64_t id)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof sql, "SELECT level || '|' || score || '|' || score_ms || '|' || "
+	    "opened_ms || '|' || updated_ms || '|' || event_count || '|' || kinds || '|' || "
+	    "sources || '|' || state FROM incidents WHERE id = %lld", (long long)id);
+	return q_text(st, sql);
+}
+
+static char *
+incident_notes(struct store *st, int64_t id)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof sql, "SELECT count(*) || ':' || coalesce(sum(level), 0) || ':' || "
+	    "coalesce(max(level), 0) FROM notifications WHERE incident_id = %lld", (long long)id);
+	return q_text(st, sql);
+}
+
+static void
+test_batch_as_one_by_one(void **state)
+{
+	struct fx *f = *state;
+	struct event a[NB], b[NB];
+	struct record_result ra[NB], rb[NB];
+	char sql[256];
+	int i, j;
+
+	batch_events(a, 'A', "198.51.100.7");
+	batch_events(b, 'B', "198.51.100.8");
+	assert_int_equal(store_record_events(f->st, &pol, a, NB, ra), 0);
+	for (i = 0; i < NB; i++)
+		assert_int_equal(store_record_events(f->st, &pol, &b[i], 1, &rb[i]), 0);
+	for (i = 0; i < NB; i++) {
+		char *ea, *eb;
+
+		assert_int_equal(ra[i].new_incident, rb[i].new_incident);
+		assert_int_equal(ra[i].level_before, rb[i].level_before);
+		assert_int_equal(ra[i].level_after, rb[i].level_after);
+		assert_float_equal(ra[i].score, rb[i].score, 1e-9);
+		assert_int_equal(ra[i].incident_id == 0, rb[i].incident_id == 0);
+		assert_true(ra[i].event_id > 0);
+		if (i > 0)
+			assert_true(ra[i].event_id > ra[i - 1].event_id);
+		for (j = 0; j < i; j++)            /* the same grouping into incidents */
+			assert_int_equal(ra[i].incident_id == ra[j].incident_id,
+			    rb[i].incident_id == rb[j].incident_id);
+		/* the event row, as given (the evidence byte for byte) */
+		snprintf(sql, sizeof sql, "SELECT kind || '|' || source || '|' || ts_ms || '|' || "
+		    "client_ip || '|' || evidence FROM events WHERE id = %lld", (long long)ra[i].event_id);
+		ea = q_text(f->st, sql);
+		snprintf(sql, sizeof sql, "SELECT kind || '|' || source || '|' || ts_ms || '|' || "
+		    "client_ip || '|' || evidence FROM events WHERE id = %lld", (long long)rb[i].event_id);
+		eb = q_text(f->st, sql);
+		assert_non_null(strstr(ea, a[i].evidence));
+		if (a[i].subscriber[0] != '\0')          /* the unattributed differ by IP */
+			assert_string_equal(ea, eb);
+		free(ea);
+		free(eb);
+		snprintf(sql, sizeof sql, "SELECT subscriber FROM events WHERE id = %lld",
+		    (long long)ra[i].event_id);
+		ea = q_text(f->st, sql);
+		assert_string_equal(ea, a[i].subscriber);
+		free(ea);
+		if (ra[i].incident_id != 0) {
+			char *ia = incident_row(f->st, ra[i].incident_id);
+			char *ib = incident_row(f->st, rb[i].incident_id);
+			assert_string_equal(ia, ib);
+			free(ia);
+			free(ib);
+			ia = incident_notes(f->st, ra[i].incident_id);
+			ib = incident_notes(f->st, rb[i].incident_id);
+			assert_string_equal(ia, ib);
+			free(ia);
+			free(ib);
+		}
+	}
+	/* the batch did reach level 3 (a mitigation) and left score-0 events out */
+	assert_int_equal(ra[0].incident_id, 0);
+	assert_int_equal(ra[NB - 4].level_after, 3);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM subscribers WHERE id = 'A-x' AND "
+	    "mitigation = 'throttle'"), 1);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM subscribers WHERE id = 'B-x' AND "
+	    "mitigation = 'throttle'"), 1);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM incidents"), 8);
+	for (i = 0; i < NB; i++) {
+		event_clear(&a[i]);
+		event_clear(&b[i]);
+	}
+}
+
 static void
 test_all_or_nothing(void **state)
 {
@@ -955,6 +1076,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_closed_opens_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_active, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_as_one_by_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
