@@ -249,18 +249,61 @@ finish(struct store *st, const char *sql, const struct pg_params *p, const char 
 	return pg_commit(st) == 0 ? STORE_OK : STORE_ERR;
 }
 
+/* The first subscriber notice (channel email) sent for an open incident
+ * moves it to notified, in the delivery's transaction, audited (as in
+ * store_sqlite_notify.c). */
+static const char SQL_NOTIFIED[] =
+    "UPDATE incidents SET state = 'notified' WHERE state = 'open' AND id = "
+    "(SELECT incident_id FROM notify_deliveries WHERE id = $1 AND channel = 'email' "
+    "AND status = 'sent') RETURNING id";
+
+static int
+mark_notified(struct store *st, int64_t delivery, int64_t now_ms)
+{
+	struct pg_params p = PG_PARAMS_INIT;
+	char object[64], detail[96];
+	int64_t inc;
+	PGresult *r;
+
+	pp_int(&p, delivery);
+	if ((r = pg_exec(st, SQL_NOTIFIED, &p, "mark the incident notified")) == NULL)
+		return STORE_ERR;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return 0;
+	}
+	inc = pg_int(r, 0, 0);
+	PQclear(r);
+	snprintf(object, sizeof object, "incident:%lld", (long long)inc);
+	snprintf(detail, sizeof detail, "from=open to=notified note=subscriber notice sent (delivery %lld)",
+	    (long long)delivery);
+	return pg_audit(st, now_ms, "notifyd", "incident.state", object, detail);
+}
+
 static int
 done(struct store *st, int64_t id, const char *worker, int64_t now_ms, const char *status,
     const char *note)
 {
 	struct pg_params p = PG_PARAMS_INIT;
+	int rc;
 
 	pp_int(&p, id);
 	pp_text(&p, worker);
 	pp_text(&p, status);
 	pp_int(&p, now_ms);
 	pp_text(&p, note);
-	return finish(st, SQL_DONE, &p, "record delivery sent");
+	if (pg_begin(st) != 0)        /* outer: the outcome and the incident's state */
+		return STORE_ERR;
+	rc = finish(st, SQL_DONE, &p, "record delivery sent");
+	if (rc == STORE_OK && strcmp(status, "sent") == 0 && mark_notified(st, id, now_ms) != 0)
+		rc = STORE_ERR;
+	if (rc != STORE_OK) {
+		if (rc == STORE_ERR)
+			return pg_fail(st);
+		pg_rollback(st);
+		return rc;
+	}
+	return pg_commit(st) == 0 ? STORE_OK : STORE_ERR;
 }
 
 int

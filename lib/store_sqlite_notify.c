@@ -341,16 +341,62 @@ finish(struct store *st, sqlite3_stmt *s, int64_t id, const char *what)
 	return sq_commit(st) == 0 ? STORE_OK : STORE_ERR;
 }
 
+/*
+ * The subscriber has been told: the first subscriber notice (channel email)
+ * sent for an open incident moves it to notified, in the transaction that
+ * records the delivery, audited as notifyd's doing.  Other channels (the
+ * desk's ticket, ARF, hooks) tell others, so they leave the state alone.
+ */
+static const char SQL_NOTICE_INCIDENT[] =
+    "SELECT incident_id FROM notify_deliveries WHERE id = ?1 AND channel = 'email' "
+    "AND status = 'sent' AND incident_id IS NOT NULL";
+static const char SQL_NOTIFIED[] =
+    "UPDATE incidents SET state = 'notified' WHERE id = ?1 AND state = 'open'";
+
+static int
+mark_notified(struct store *st, int64_t delivery, int64_t now_ms)
+{
+	sqlite3_stmt *s;
+	int64_t inc = 0;
+	char object[64], detail[96];
+
+	if ((s = sq_prep(st, SQL_NOTICE_INCIDENT)) == NULL)
+		return STORE_ERR;
+	sq_bind_int64(s, 1, delivery);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		inc = sq_col_int64(s, 0);
+	sq_reset(s);
+	if (inc == 0)
+		return 0;
+	if ((s = sq_prep(st, SQL_NOTIFIED)) == NULL)
+		return STORE_ERR;
+	sq_bind_int64(s, 1, inc);
+	if (sq_step_done(st, s, "mark the incident notified") != 0)
+		return STORE_ERR;
+	if (sqlite3_changes(st->db) == 0)
+		return 0;
+	snprintf(object, sizeof object, "incident:%lld", (long long)inc);
+	snprintf(detail, sizeof detail, "from=open to=notified note=subscriber notice sent (delivery %lld)",
+	    (long long)delivery);
+	return store_audit(st, now_ms, "notifyd", "incident.state", object, detail);
+}
+
 static int
 done(struct store *st, int64_t id, const char *worker, int64_t now_ms, const char *status,
     const char *note)
 {
 	sqlite3_stmt *s;
+	int rc;
 
-	if (sq_begin(st) != 0)
+	if (sq_begin(st) != 0)        /* outer: the outcome and the incident's state */
 		return STORE_ERR;
+	if (sq_begin(st) != 0) {
+		sq_rollback(st);
+		return STORE_ERR;
+	}
 	s = sq_prep(st, SQL_DONE);
 	if (s == NULL) {
+		sq_rollback(st);
 		sq_rollback(st);
 		return STORE_ERR;
 	}
@@ -359,7 +405,14 @@ done(struct store *st, int64_t id, const char *worker, int64_t now_ms, const cha
 	sq_bind_text(s, 3, status);
 	sq_bind_int64(s, 4, now_ms);
 	sq_bind_text(s, 5, note);
-	return finish(st, s, id, "record delivery sent");
+	rc = finish(st, s, id, "record delivery sent");
+	if (rc == STORE_OK && strcmp(status, "sent") == 0 && mark_notified(st, id, now_ms) != 0)
+		rc = STORE_ERR;
+	if (rc != STORE_OK) {
+		sq_rollback(st);
+		return rc;
+	}
+	return sq_commit(st) == 0 ? STORE_OK : STORE_ERR;
 }
 
 int

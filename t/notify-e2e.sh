@@ -228,6 +228,11 @@ ok $? "exec: the incident as JSON on standard input"
 [ ! -e "$T/pwned" ]; ok $? "no \$(...) from the evidence or the config was ever run by a shell"
 
 # ---------------------------------------------------------------- outbox state
+is "$(dq "SELECT state FROM incidents WHERE id = 1")" notified \
+  "the subscriber notice moved the incident from open to notified"
+is "$(dq "SELECT actor || ' ' || action || ' ' || detail FROM audit WHERE object = 'incident:1' AND action = 'incident.state'")" \
+  "notifyd incident.state from=open to=notified note=subscriber notice sent (delivery $(dq "SELECT id FROM notify_deliveries WHERE idem_key = 'inc-1-lvl-1-email'"))" \
+  "... and the audit says who and why"
 is "$(dq "SELECT status FROM notifications WHERE idem_key = 'inc-1-lvl-1'")" sent "outbox row 1 is sent"
 is "$(dq "SELECT status FROM notify_deliveries WHERE idem_key = 'inc-1-lvl-2-email'")" pending \
   "the update notice waits for the subscriber notice interval"

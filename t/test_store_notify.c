@@ -148,7 +148,14 @@ test_fanout_and_claims(void **state)
 	store_notify_free(b, nb);
 
 	/* A finishes one; the other's claim goes stale and B takes it over */
+	assert_string_equal(a[0].channel, "email");
+	assert_q_str(f->st, "SELECT state FROM incidents", "open");
 	assert_int_equal(store_notify_sent(f->st, a[0].id, "A", T0 + 30, "ok"), STORE_OK);
+	/* the subscriber notice went out: open -> notified, audited */
+	assert_q_str(f->st, "SELECT state FROM incidents", "notified");
+	assert_q_str(f->st, "SELECT actor || ' ' || object || ' ' || detail FROM audit "
+	    "WHERE action = 'incident.state'",
+	    "notifyd incident:1 from=open to=notified note=subscriber notice sent (delivery 1)");
 	assert_int_equal(store_notify_claim(f->st, "B", T0 + 2000, 1000, 10, &b, &nb), 0);
 	assert_int_equal(nb, 1);
 	assert_int_equal(b[0].id, a[1].id);
@@ -193,8 +200,11 @@ test_order_and_defer(void **state)
 	/* a deferral does not count as an attempt */
 	assert_int_equal(store_notify_retry(f->st, d[0].id, "A", T0 + 21, T0 + 100, "interval", 0), 0);
 	assert_int_equal(q_int(f->st, "SELECT attempts FROM notify_deliveries WHERE idem_key = 'inc-1-lvl-1-email'"), 0);
+	assert_string_equal(d[1].channel, "webhook");
 	assert_int_equal(store_notify_sent(f->st, d[1].id, "A", T0 + 22, NULL), 0);
 	store_notify_free(d, n);
+	/* a webhook tells others, not the subscriber: the state stays */
+	assert_q_str(f->st, "SELECT state FROM incidents", "open");
 	/* the webhook update is free now; the email update still waits behind its new */
 	assert_int_equal(store_notify_claim(f->st, "A", T0 + 30, 1000, 10, &d, &n), 0);
 	assert_int_equal(n, 1);

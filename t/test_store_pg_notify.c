@@ -159,6 +159,31 @@ test_fanout_claim_outcomes(void **state)
 	assert_string_equal(s, "1");
 	free(s);
 
+	/* each incident whose subscriber notice (email) went out is notified,
+	 * audited once; the others (webhook only, failed, retried) are open */
+	s = q_text(st, "SELECT count(DISTINCT incident_id) FROM notify_deliveries "
+	    "WHERE channel = 'email' AND status = 'sent'");
+	assert_true(atoi(s) >= 1);
+	{
+		char *t = q_text(st, "SELECT count(*) FROM incidents WHERE state = 'notified'");
+		char *u = q_text(st, "SELECT count(*) FROM audit WHERE actor = 'notifyd' AND "
+		    "action = 'incident.state' AND detail LIKE 'from=open to=notified%'");
+		assert_string_equal(t, s);
+		assert_string_equal(u, s);
+		free(t);
+		free(u);
+	}
+	free(s);
+	s = q_text(st, "SELECT count(*) FROM incidents i WHERE state = 'open' AND NOT EXISTS "
+	    "(SELECT 1 FROM notify_deliveries d WHERE d.incident_id = i.id AND d.channel = 'email' "
+	    "AND d.status = 'sent')");
+	{
+		char *t = q_text(st, "SELECT count(*) FROM incidents WHERE state = 'open'");
+		assert_string_equal(s, t);
+		free(t);
+	}
+	free(s);
+
 	/* nothing due until the retry time; then it comes back */
 	store_notify_free(da, na);
 	assert_int_equal(store_notify_claim(st, "A", T0 + 40, 60000, 10, &da, &na), 0);
