@@ -263,7 +263,7 @@ cmd_prune(struct cli *c, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	int64_t now = bs_now_ms(), ev_before, inc_before, complaints = 0;
-	struct prune_result r = { 0, 0 };
+	struct prune_result r = { 0, 0, 0, 0, 0 };
 	int ch, dry = 0, json = 0, rc = CLI_OK;
 	struct store *st;
 	char a[40], b[40];
@@ -293,17 +293,25 @@ cmd_prune(struct cli *c, int argc, char **argv)
 		store_rollback(st);
 	if (rc == CLI_OK) {
 		if (json)
-			out_json(json_pack("{s:b, s:o, s:o, s:I, s:I, s:I}", "dry_run", dry,
+			out_json(json_pack("{s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "dry_run", dry,
 			    "events_before", out_json_time(ev_before), "incidents_before", out_json_time(inc_before),
 			    "events_deleted", (json_int_t)r.events_deleted,
 			    "incidents_anonymized", (json_int_t)r.incidents_anonymized,
+			    "deliveries_anonymized", (json_int_t)r.deliveries_anonymized,
+			    "notices_deleted", (json_int_t)r.notices_deleted,
+			    "leases_deleted", (json_int_t)r.leases_deleted,
 			    "complaints_deleted", (json_int_t)complaints), stdout);
 		else
-			printf("%s%lld event%s older than %s deleted, %lld closed incident%s (closed before %s) anonymized, "
-			    "%lld complaint%s deleted\n", dry ? "dry run, nothing changed: " : "",
+			printf("%s%lld event%s older than %s deleted, %lld closed incident%s (closed before %s) anonymized "
+			    "with %lld deliver%s, %lld complaint%s, %lld notice time%s and %lld lease%s deleted\n",
+			    dry ? "dry run, nothing changed: " : "",
 			    (long long)r.events_deleted, r.events_deleted == 1 ? "" : "s", out_time(ev_before, a, sizeof a),
 			    (long long)r.incidents_anonymized, r.incidents_anonymized == 1 ? "" : "s",
-			    out_time(inc_before, b, sizeof b), (long long)complaints, complaints == 1 ? "" : "s");
+			    out_time(inc_before, b, sizeof b),
+			    (long long)r.deliveries_anonymized, r.deliveries_anonymized == 1 ? "y" : "ies",
+			    (long long)complaints, complaints == 1 ? "" : "s",
+			    (long long)r.notices_deleted, r.notices_deleted == 1 ? "" : "s",
+			    (long long)r.leases_deleted, r.leases_deleted == 1 ? "" : "s");
 	}
 	store_close(st);
 	return rc;

@@ -277,9 +277,15 @@ int store_audit_each(struct store *st, int64_t since_ms, const char *actor, cons
 struct prune_result {
 	int64_t events_deleted;
 	int64_t incidents_anonymized;
+	int64_t deliveries_anonymized;   /* notify_deliveries of those incidents */
+	int64_t notices_deleted;         /* notify_notices rows older than the events */
+	int64_t leases_deleted;          /* lease history that ended before the events */
 };
-/* Delete events older than events_before_ms; anonymize closed incidents
- * closed before incidents_before_ms; one audit row. */
+/* Delete events older than events_before_ms, with the per-subscriber notice
+ * times last used before then and the leases that ended before then (no
+ * event left needs them); anonymize closed incidents closed before
+ * incidents_before_ms, with their notifications and deliveries; one audit
+ * row. */
 int store_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms,
     const char *actor, int64_t now_ms, struct prune_result *out);
 

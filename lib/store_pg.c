@@ -790,6 +790,12 @@ static const char SQL_PRUNE_INC_NOTES[] =
     "UPDATE notifications SET subscriber = 'anonymized-' || incident_id, payload = '{}', "
     "last_error = NULL WHERE incident_id IN (SELECT id FROM incidents "
     "WHERE anonymized = 0 AND closed_ms IS NOT NULL AND closed_ms < $1)";
+static const char SQL_PRUNE_INC_DELIVERIES[] =
+    "UPDATE notify_deliveries SET subscriber = 'anonymized-' || incident_id, note = NULL, "
+    "last_error = NULL WHERE incident_id IN (SELECT id FROM incidents "
+    "WHERE anonymized = 0 AND closed_ms IS NOT NULL AND closed_ms < $1)";
+static const char SQL_PRUNE_NOTICES[] = "DELETE FROM notify_notices WHERE last_ms < $1";
+static const char SQL_PRUNE_LEASES[] = "DELETE FROM leases WHERE valid_to < $1";
 static const char SQL_PRUNE_INC[] =
     "UPDATE incidents SET subscriber = 'anonymized-' || id, ticket = NULL, anonymized = 1 "
     "WHERE anonymized = 0 AND closed_ms IS NOT NULL AND closed_ms < $1";
@@ -798,7 +804,7 @@ static int
 pg_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms,
     const char *actor, int64_t now_ms, struct prune_result *out)
 {
-	struct prune_result r = { 0, 0 };
+	struct prune_result r = { 0, 0, 0, 0, 0 };
 	struct pg_params pe = PG_PARAMS_INIT, pi = PG_PARAMS_INIT;
 	int64_t n;
 	char detail[256];
@@ -815,13 +821,25 @@ pg_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms
 	r.events_deleted += n;
 	if (pg_do(st, SQL_PRUNE_INC_NOTES, &pi, "anonymizing notifications", NULL) != 0)
 		return pg_fail(st);
+	if (pg_do(st, SQL_PRUNE_INC_DELIVERIES, &pi, "anonymizing deliveries", &n) != 0)
+		return pg_fail(st);
+	r.deliveries_anonymized = n;
+	if (pg_do(st, SQL_PRUNE_NOTICES, &pe, "pruning notice times", &n) != 0)
+		return pg_fail(st);
+	r.notices_deleted = n;
+	if (pg_do(st, SQL_PRUNE_LEASES, &pe, "pruning leases", &n) != 0)
+		return pg_fail(st);
+	r.leases_deleted = n;
 	if (pg_do(st, SQL_PRUNE_INC, &pi, "anonymizing incidents", &n) != 0)
 		return pg_fail(st);
 	r.incidents_anonymized = n;
 	snprintf(detail, sizeof detail,
-	    "events_before=%lld incidents_before=%lld events_deleted=%lld incidents_anonymized=%lld",
+	    "events_before=%lld incidents_before=%lld events_deleted=%lld incidents_anonymized=%lld "
+	    "deliveries_anonymized=%lld notices_deleted=%lld leases_deleted=%lld",
 	    (long long)events_before_ms, (long long)incidents_before_ms,
-	    (long long)r.events_deleted, (long long)r.incidents_anonymized);
+	    (long long)r.events_deleted, (long long)r.incidents_anonymized,
+	    (long long)r.deliveries_anonymized, (long long)r.notices_deleted,
+	    (long long)r.leases_deleted);
 	if (pg_audit(st, now_ms, actor != NULL ? actor : "prune", "prune", "", detail) != 0)
 		return pg_fail(st);
 	if (pg_commit(st) != 0)

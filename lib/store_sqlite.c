@@ -820,6 +820,12 @@ static const char SQL_PRUNE_INC_NOTES[] =
     "UPDATE notifications SET subscriber = 'anonymized-' || incident_id, payload = '{}', "
     "last_error = NULL WHERE incident_id IN (SELECT id FROM incidents "
     "WHERE anonymized = 0 AND closed_ms IS NOT NULL AND closed_ms < ?1)";
+static const char SQL_PRUNE_INC_DELIVERIES[] =
+    "UPDATE notify_deliveries SET subscriber = 'anonymized-' || incident_id, note = NULL, "
+    "last_error = NULL WHERE incident_id IN (SELECT id FROM incidents "
+    "WHERE anonymized = 0 AND closed_ms IS NOT NULL AND closed_ms < ?1)";
+static const char SQL_PRUNE_NOTICES[] = "DELETE FROM notify_notices WHERE last_ms < ?1";
+static const char SQL_PRUNE_LEASES[] = "DELETE FROM leases WHERE valid_to < ?1";
 static const char SQL_PRUNE_INC[] =
     "UPDATE incidents SET subscriber = 'anonymized-' || id, ticket = NULL, anonymized = 1 "
     "WHERE anonymized = 0 AND closed_ms IS NOT NULL AND closed_ms < ?1";
@@ -828,7 +834,7 @@ int
 sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms,
     const char *actor, int64_t now_ms, struct prune_result *out)
 {
-	struct prune_result r = { 0, 0 };
+	struct prune_result r = { 0, 0, 0, 0, 0 };
 	sqlite3_stmt *s;
 	char detail[256];
 
@@ -854,6 +860,27 @@ sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_befor
 	if (sq_step_done(st, s, "anonymizing notifications") != 0)
 		goto fail;
 
+	if ((s = sq_prep(st, SQL_PRUNE_INC_DELIVERIES)) == NULL)
+		goto fail;
+	sq_bind_int64(s, 1, incidents_before_ms);
+	if (sq_step_done(st, s, "anonymizing deliveries") != 0)
+		goto fail;
+	r.deliveries_anonymized = sqlite3_changes(st->db);
+
+	if ((s = sq_prep(st, SQL_PRUNE_NOTICES)) == NULL)
+		goto fail;
+	sq_bind_int64(s, 1, events_before_ms);
+	if (sq_step_done(st, s, "pruning notice times") != 0)
+		goto fail;
+	r.notices_deleted = sqlite3_changes(st->db);
+
+	if ((s = sq_prep(st, SQL_PRUNE_LEASES)) == NULL)
+		goto fail;
+	sq_bind_int64(s, 1, events_before_ms);
+	if (sq_step_done(st, s, "pruning leases") != 0)
+		goto fail;
+	r.leases_deleted = sqlite3_changes(st->db);
+
 	if ((s = sq_prep(st, SQL_PRUNE_INC)) == NULL)
 		goto fail;
 	sq_bind_int64(s, 1, incidents_before_ms);
@@ -862,9 +889,12 @@ sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_befor
 	r.incidents_anonymized = sqlite3_changes(st->db);
 
 	snprintf(detail, sizeof detail,
-	    "events_before=%lld incidents_before=%lld events_deleted=%lld incidents_anonymized=%lld",
+	    "events_before=%lld incidents_before=%lld events_deleted=%lld incidents_anonymized=%lld "
+	    "deliveries_anonymized=%lld notices_deleted=%lld leases_deleted=%lld",
 	    (long long)events_before_ms, (long long)incidents_before_ms,
-	    (long long)r.events_deleted, (long long)r.incidents_anonymized);
+	    (long long)r.events_deleted, (long long)r.incidents_anonymized,
+	    (long long)r.deliveries_anonymized, (long long)r.notices_deleted,
+	    (long long)r.leases_deleted);
 	if (store_audit(st, now_ms, actor != NULL ? actor : "prune", "prune", "", detail) != 0)
 		goto fail;
 	if (sq_commit(st) != 0)

@@ -169,12 +169,18 @@ is "$(jq_py 'len(j)')" 2 "audit --limit"
 
 # --- prune: retention from the config; audited
 db "UPDATE events SET ts_ms = ts_ms - 200*86400000; UPDATE incidents SET closed_ms = closed_ms - 400*86400000 WHERE id=$B"
+db "INSERT INTO notify_notices (subscriber, last_ms, count) VALUES ('gone-sub', 1000, 1)"
+db "INSERT INTO leases (prefix, subscriber, valid_from, valid_to, source, imported_ms) VALUES ('198.51.100.1/32', 'gone-sub', 1000, 2000, 'csv', 2000)"
+ended=$(db "SELECT count(*) FROM leases WHERE valid_to < $(( $(date +%s) * 1000 - 90 * 86400000 ))")
 bs prune --dry-run --json
-is "$(jq_py 'j["dry_run"], j["events_deleted"] > 0')" "(True, True)" "prune --dry-run counts"
+is "$(jq_py 'j["dry_run"], j["events_deleted"] > 0, j["notices_deleted"], j["leases_deleted"]')" "(True, True, 1, $ended)" \
+  "prune --dry-run counts (events, notice times, ended leases)"
 is "$(db "SELECT count(*) FROM events")" 4 "dry run deleted nothing"
 bs prune
 is "$RC" 0 "prune"
-like "$OUT" "1 closed incident .* anonymized" "prune reports what it did"
+like "$OUT" "1 closed incident .* anonymized .* 1 notice time and $ended leases? deleted" "prune reports what it did"
+is "$(db "SELECT count(*) FROM leases WHERE subscriber = 'gone-sub'") $(db "SELECT count(*) FROM notify_notices WHERE subscriber = 'gone-sub'")" "0 0" \
+  "the ended lease and the old notice time are gone"
 is "$(db "SELECT subscriber FROM incidents WHERE id=$B")" "anonymized-$B" "old closed incident anonymized"
 is "$(db "SELECT count(*) FROM events WHERE incident_id=$A")" 2 "events of active incidents kept"
 is "$(db "SELECT actor FROM audit WHERE action='prune'")" "$(id -un)" "prune audited with the actor"

@@ -983,7 +983,40 @@ test_prune(void **state)
 	assert_int_equal(record1(f->st, T0 - 40 * day, "rosa", "milter", "helo", 1, "", &recent), 0);
 	assert_int_equal(record1(f->st, T0 - 1 * day, "rosa", "milter", "helo", 1, "", &recent), 0);
 
+	/* what notifyd and the lease import leave behind */
+	assert_int_equal(t_exec(f->st, "INSERT INTO notify_notices (subscriber, last_ms, last_key, count) "
+	    "VALUES ('olga', 1787000000000, 'k', 1), ('quin', 1789999000000, 'k', 1)"), 0);
+	{
+		char sql[512];
+		snprintf(sql, sizeof sql, "INSERT INTO notify_deliveries (notification_id, incident_id, "
+		    "subscriber, channel, kind, level, status, created_ms, next_attempt_ms, note, "
+		    "last_error, idem_key) SELECT id, incident_id, subscriber, 'email', kind, level, "
+		    "'sent', 0, 0, 'to olga@example.net', 'olga@example.net: 550', idem_key || '-email' "
+		    "FROM notifications WHERE incident_id = %lld", (long long)old_closed.incident_id);
+		assert_int_equal(t_exec(f->st, sql), 0);
+	}
+	{
+		struct lease l[2];
+		memset(l, 0, sizeof l);
+		bs_strlcpy(l[0].prefix, "100.64.0.1/32", sizeof l[0].prefix);
+		bs_strlcpy(l[0].subscriber, "olga", sizeof l[0].subscriber);
+		l[0].valid_from = T0 - 50 * day;
+		l[0].valid_to = T0 - 31 * day;           /* ended before the events kept */
+		bs_strlcpy(l[0].source, "kea", sizeof l[0].source);
+		l[1] = l[0];
+		l[1].valid_to = T0 - 29 * day;           /* still covers a kept time */
+		assert_int_equal(store_leases_add(f->st, l, 2), 0);
+	}
+
 	assert_int_equal(store_prune(f->st, T0 - 30 * day, T0 - 30 * day, "tester", T0, &pr), 0);
+	assert_int_equal(pr.deliveries_anonymized, 2);     /* its new and its update */
+	assert_int_equal(pr.notices_deleted, 1);
+	assert_int_equal(pr.leases_deleted, 1);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_deliveries WHERE subscriber = 'olga' "
+	    "OR note LIKE '%olga%' OR last_error LIKE '%olga%'"), 0);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_notices WHERE subscriber = 'olga'"), 0);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_notices WHERE subscriber = 'quin'"), 1);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM leases"), 1);
 	/* olga's event (anonymized incident), the uncorrelated one, rosa's old one */
 	assert_int_equal(pr.events_deleted, 3);
 	assert_int_equal(pr.incidents_anonymized, 1);
@@ -1006,7 +1039,8 @@ test_prune(void **state)
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notifications WHERE subscriber = 'olga' "
 	    "OR payload LIKE '%olga%'"), 0);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM audit WHERE action = 'prune' AND actor = 'tester' "
-	    "AND detail LIKE '%events_deleted=3 incidents_anonymized=1%'"), 1);
+	    "AND detail LIKE '%events_deleted=3 incidents_anonymized=1 deliveries_anonymized=2 "
+	    "notices_deleted=1 leases_deleted=1%'"), 1);
 	/* no event is left pointing nowhere */
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM events e WHERE incident_id IS NOT NULL AND "
 	    "NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = e.incident_id)"), 0);
