@@ -207,7 +207,8 @@ stats_json(struct flowd *fd, struct flow_input **inputs, int ninputs)
 	    "\"hits\":%llu,\"sources\":%llu,\"source_evictions\":%llu,\"source_expirations\":%llu,"
 	    "\"state_evictions\":%llu,\"bytes\":%llu},"
 	    "\"events\":%llu,\"allowlisted\":%llu,\"submit_failed\":%llu,"
-	    "\"writer\":{\"submitted\":%llu,\"committed\":%llu,\"dropped\":%llu,\"failed\":%llu},\"inputs\":{",
+	    "\"writer\":{\"submitted\":%llu,\"committed\":%llu,\"allowlisted\":%llu,\"dropped\":%llu,"
+	    "\"failed\":%llu},\"inputs\":{",
 	    (unsigned long long)s.segments, (unsigned long long)s.records,
 	    (unsigned long long)s.out_of_scope, (unsigned long long)s.attempts,
 	    (unsigned long long)s.established, (unsigned long long)s.refused,
@@ -220,6 +221,7 @@ stats_json(struct flowd *fd, struct flow_input **inputs, int ninputs)
 	    (unsigned long long)fd->events, (unsigned long long)fd->allowlisted,
 	    (unsigned long long)fd->submit_failed,
 	    (unsigned long long)ws.submitted, (unsigned long long)ws.committed,
+	    (unsigned long long)ws.allowlisted,
 	    (unsigned long long)ws.dropped, (unsigned long long)ws.failed);
 	for (i = 0; i < ninputs; i++) {
 		buf[0] = '\0';
@@ -254,7 +256,8 @@ stop_writer(struct flowd *fd)
 	 * the counters below are final; writer_stop() flushes in any case */
 	for (i = 0; i < 50 && fd->writer != NULL; i++) {
 		writer_get_stats(fd->writer, &fd->last_ws);
-		if (fd->last_ws.depth == 0 && fd->last_ws.committed + fd->last_ws.dropped >= fd->last_ws.submitted)
+		if (fd->last_ws.depth == 0 && fd->last_ws.committed + fd->last_ws.dropped +
+		    fd->last_ws.allowlisted + fd->last_ws.rejected >= fd->last_ws.submitted)
 			break;
 		usleep(20000);
 	}

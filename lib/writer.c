@@ -24,9 +24,19 @@
  *
  * An event is acknowledged when its batch has committed: stats.committed
  * counts it and the result callback runs (in the writer thread, in order).
+ *
+ * The abuse desk's allowlist (botsentry allowlist add, or false-positive
+ * --allowlist) applies to every sensor here: before each batch the writer
+ * drops the events whose subscriber or client IP an active entry covers for
+ * their kind (stats.allowlisted; they count as handled, not as lost), so
+ * that flowd and logwatch honour it as the milter does (the milter also
+ * checks senders and domains before it submits).  The entries are read
+ * from the store every WRITER_ALLOWLIST_MS; a store without the table (an
+ * older schema) or a failed read keeps the last list, logged once.
  */
 #include "config.h"
 #include "writer.h"
+#include "allowlist.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -42,6 +52,7 @@
 #define WRITER_BACKOFF_MAX_MS 5000
 #define WRITER_STOP_GIVEUP_MS 30000
 #define WRITER_DROP_LOG_MS 60000
+#define WRITER_ALLOWLIST_MS 30000
 
 struct writer {
 	pthread_mutex_t mu;
@@ -64,7 +75,76 @@ struct writer {
 	struct writer_stats stats;
 	uint64_t drops_unlogged;
 	int64_t drop_logged_mono;
+
+	struct allowlist *al;        /* writer thread only */
+	int64_t al_read_mono;        /* 0: never read */
+	int al_warned;
 };
+
+static int
+al_add(void *ud, const struct allowlist_entry *e)
+{
+	char err[256];
+
+	if (allowlist_add(ud, e, err, sizeof err) != 0)
+		log_warn("writer: allowlist entry %lld skipped: %s", (long long)e->id, err);
+	return 0;
+}
+
+/* Read the desk's allowlist again when it is due (writer thread). */
+static void
+allowlist_refresh(struct writer *w)
+{
+	struct allowlist *al;
+	int64_t now = bs_mono_ms();
+
+	if (w->al_read_mono != 0 && now - w->al_read_mono < WRITER_ALLOWLIST_MS)
+		return;
+	w->al_read_mono = now;
+	al = allowlist_new();
+	if (store_allowlist_each(w->st, bs_now_ms(), al_add, al) != STORE_OK) {
+		if (!w->al_warned)
+			log_warn("writer: cannot read the allowlist (%s); %s", store_errmsg(w->st),
+			    w->al != NULL ? "keeping the last one" : "events are not filtered");
+		w->al_warned = 1;
+		allowlist_free(al);
+		return;
+	}
+	w->al_warned = 0;
+	allowlist_free(w->al);
+	w->al = al;
+}
+
+/* Drop the batch's allowlisted events (moved to the end, cleared); returns
+ * how many remain at the front. */
+static size_t
+allowlist_filter(struct writer *w, struct event *batch, size_t n)
+{
+	size_t i, keep = 0;
+	int64_t now = bs_now_ms();
+
+	if (w->al == NULL || allowlist_count(w->al) == 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		struct allowlist_query q = { batch[i].kind, batch[i].subscriber, batch[i].client_ip,
+		    NULL, now };
+		const struct allowlist_entry *e = allowlist_match(w->al, &q);
+
+		if (e != NULL) {
+			log_debug("writer: event kind=%s subscriber=%s ip=%s not recorded: allowlist "
+			    "entry %lld", batch[i].kind, batch[i].subscriber[0] ? batch[i].subscriber : "-",
+			    batch[i].client_ip[0] ? batch[i].client_ip : "-", (long long)e->id);
+			event_clear(&batch[i]);
+			continue;
+		}
+		if (keep != i) {
+			batch[keep] = batch[i];
+			memset(&batch[i], 0, sizeof batch[i]);
+		}
+		keep++;
+	}
+	return keep;
+}
 
 static void
 deadline_after(struct timespec *ts, long ms)
@@ -226,7 +306,17 @@ writer_main(void *arg)
 		w->stats.depth = w->count;
 		pthread_mutex_unlock(&w->mu);
 
-		gave_up = record_batch(w, batch, n, res, ok) != 0;
+		allowlist_refresh(w);
+		{
+			size_t kept = allowlist_filter(w, batch, n);
+			if (kept < n) {
+				pthread_mutex_lock(&w->mu);
+				w->stats.allowlisted += n - kept;
+				pthread_mutex_unlock(&w->mu);
+			}
+			n = kept;
+		}
+		gave_up = n > 0 && record_batch(w, batch, n, res, ok) != 0;
 		if (!gave_up) {
 			for (good = 0, i = 0; i < n; i++)
 				good += ok[i] != 0;
@@ -394,8 +484,9 @@ writer_stop(struct writer *w)
 	if (w->started)
 		pthread_join(w->thread, NULL);
 	s = w->stats;
-	log_notice("writer: stopped submitted=%llu committed=%llu dropped=%llu rejected=%llu failed_batches=%llu max_depth=%llu",
+	log_notice("writer: stopped submitted=%llu committed=%llu allowlisted=%llu dropped=%llu rejected=%llu failed_batches=%llu max_depth=%llu",
 	    (unsigned long long)s.submitted, (unsigned long long)s.committed,
+	    (unsigned long long)s.allowlisted,
 	    (unsigned long long)s.dropped, (unsigned long long)s.rejected,
 	    (unsigned long long)s.failed,
 	    (unsigned long long)s.max_depth);
@@ -406,6 +497,7 @@ writer_stop(struct writer *w)
 	}
 	free(w->ring);
 	free(w->ring_mono);
+	allowlist_free(w->al);
 	store_close(w->st);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->mu);

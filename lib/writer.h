@@ -4,8 +4,9 @@
  *
  * writer_submit() never blocks on the database: it copies the event into the
  * queue, or counts a drop when the queue is full.  An event is acknowledged
- * once its batch commits (writer_stats().committed).  writer_stop() flushes
- * everything queued before it returns.
+ * once its batch commits (writer_stats().committed), or when the desk's
+ * allowlist covers it (.allowlisted: not recorded, on purpose).
+ * writer_stop() flushes everything queued before it returns.
  */
 #ifndef BS_WRITER_H
 #define BS_WRITER_H
@@ -23,6 +24,7 @@ struct writer_stats {
 	uint64_t dropped;        /* queue full */
 	uint64_t failed;         /* batches that failed and were retried */
 	uint64_t rejected;       /* events the database refused for good (logged) */
+	uint64_t allowlisted;    /* not recorded: the desk's allowlist covers them */
 	uint64_t depth;          /* now */
 	uint64_t max_depth;
 };

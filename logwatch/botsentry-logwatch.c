@@ -523,7 +523,7 @@ committed_at_least(struct lw *lw, uint64_t target)
 	writer_get_stats(lw->w, &ws);
 	/* rejected: refused by the database for good (logged by the writer);
 	 * waiting longer would not store them */
-	return ws.committed + ws.rejected >= target;
+	return ws.committed + ws.rejected + ws.allowlisted >= target;
 }
 
 /* Wait up to ms for every submitted event to be committed; 1 when they are. */

@@ -64,6 +64,23 @@ out=$("$BOTSENTRY_FLOWD" -c "$T/allow.conf" -r "$T/fixture.pcap" 2>&1)
 is "$(q "$T/bs.db" "select count(*) from events")" 0 "allowlisted subscriber and prefix raise nothing"
 like "$out" 'action=allowlisted' "allowlisted hits are logged"
 
+# the abuse desk's allowlist (botsentry allowlist add) applies too: the
+# writer drops covered events before recording them
+flowd_db "$T/bs.db" "$T/bs.conf"
+"$BOTSENTRY" -c "$T/bs.conf" allowlist add --subscriber bob --scope direct_mx --reason "test: bob's MX" >/dev/null
+ok $? "desk allowlist: bob for direct_mx"
+"$BOTSENTRY" -c "$T/bs.conf" allowlist add --ip 2001:db8:0:1ab::/64 --reason "test: carol's prefix" >/dev/null
+ok $? "desk allowlist: carol's IPv6 prefix"
+"$BOTSENTRY_FLOWD" -c "$T/bs.conf" -r "$T/fixture.pcap" -S "$T/stats2.json" >/dev/null 2>&1
+is "$(q "$T/bs.db" "select count(*) from events")" 0 "desk-allowlisted subscriber and prefix are not recorded"
+like "$(cat "$T/stats2.json")" '"writer":\{"submitted":2,"committed":0,"allowlisted":2,' \
+  "stats: the writer counts them as allowlisted, not lost"
+"$BOTSENTRY" -c "$T/bs.conf" allowlist add --subscriber bob --scope helo --reason "test: other scope" >/dev/null
+"$BOTSENTRY" -c "$T/bs.conf" allowlist remove 1 >/dev/null
+"$BOTSENTRY_FLOWD" -c "$T/bs.conf" -r "$T/fixture.pcap" >/dev/null 2>&1
+is "$(events "$T/bs.db")" "100.64.2.20|bob|direct_mx" \
+  "an entry for another detector does not silence direct_mx; carol's prefix still does"
+
 # a missing file: reported, exit EX_NOINPUT (66)
 "$BOTSENTRY_FLOWD" -c "$T/bs.conf" -r "$T/nonexistent.pcap" >"$T/err" 2>&1; st=$?
 is "$st" 66 "a missing -r file exits 66"
