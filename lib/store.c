@@ -555,6 +555,67 @@ store_note_payload(int64_t incident, const char *key, int level, double score,
 	return payload;
 }
 
+int
+store_enqueue_note(struct store *st, int64_t incident, const char *key, const char *kind,
+    int level, double score, const char *kinds, const char *sources, const char *mitigation,
+    const char *idem, int64_t now_ms)
+{
+	char *payload = store_note_payload(incident, key, level, score, kinds, sources, mitigation);
+	int rc = st->ops->outbox_add(st, incident, key, kind, level, now_ms, idem, payload);
+
+	free(payload);
+	return rc;
+}
+
+/* Level 3 reached: raise the subscriber's mitigation to the policy's. */
+static int
+mitigate(struct store *st, const struct score_settings *policy, int64_t incident,
+    const char *key, double score, const char *kinds, const char *sources, int64_t now)
+{
+	struct subscriber sub;
+	char idem[64], detail[256];
+	int cur = 0, want = store_mitigation_rank(policy->mitigation), rc;
+
+	if (want <= 0)
+		return 0;        /* monitor, or unknown (conf checks it) */
+	memset(&sub, 0, sizeof sub);
+	rc = st->ops->subscriber_get(st, key, &sub);
+	if (rc == STORE_OK)
+		cur = store_mitigation_rank(sub.mitigation);
+	subscriber_clear(&sub);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return STORE_ERR;
+	if (cur >= want)
+		return 0;
+	if (st->ops->subscriber_set_mitigation(st, key, policy->mitigation, "correlation", now) != 0)
+		return STORE_ERR;
+	snprintf(idem, sizeof idem, "inc-%lld-mitigation", (long long)incident);
+	if (store_enqueue_note(st, incident, key, "mitigation", 3, score, kinds, sources,
+	    policy->mitigation, idem, now) != 0)
+		return STORE_ERR;
+	snprintf(detail, sizeof detail, "action=%s incident=%lld level=3 score=%.3f",
+	    policy->mitigation, (long long)incident, score);
+	return st->ops->audit(st, now, "correlation", "mitigation", key, detail);
+}
+
+int
+store_level_rise(struct store *st, const struct score_settings *policy, int64_t incident,
+    const char *key, int level_before, int level, double score, const char *kinds,
+    const char *sources, int64_t now_ms)
+{
+	char idem[64];
+
+	if (level <= level_before)
+		return 0;
+	snprintf(idem, sizeof idem, "inc-%lld-lvl-%d", (long long)incident, level);
+	if (store_enqueue_note(st, incident, key, level_before == 0 ? "new" : "update", level, score,
+	    kinds, sources, NULL, idem, now_ms) != 0)
+		return STORE_ERR;
+	if (level >= 3 && level_before < 3)
+		return mitigate(st, policy, incident, key, score, kinds, sources, now_ms);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- result structs */
 
 void

@@ -69,6 +69,9 @@ struct store_ops {
 	int (*subscriber_by_login)(struct store *st, const char *login, char **id);
 	int (*subscriber_login_set)(struct store *st, const char *login, const char *subscriber);
 	int (*leases_of)(struct store *st, const char *subscriber, int (*fn)(void *ud, const struct lease *l), void *ud);
+	/* One outbox row with channel '' (ignored when idem exists already). */
+	int (*outbox_add)(struct store *st, int64_t incident, const char *key, const char *kind,
+	    int level, int64_t now_ms, const char *idem, const char *payload);
 	int (*stats)(struct store *st, enum store_stat which, int64_t since_ms, int64_t now_ms, int (*fn)(void *ud, const char *key, const char *sub, int64_t n), void *ud);
 };
 
@@ -111,6 +114,21 @@ int store_correlate_event(const struct score_settings *policy, const struct even
 /* The JSON payload of an outbox row (caller frees). */
 char *store_note_payload(int64_t incident, const char *key, int level, double score,
     const char *kinds, const char *sources, const char *mitigation);
+/* Enqueue an outbox row announcing kind ("new", "update", "mitigation",
+ * "resolved") for the incident, with the payload above; inside the
+ * caller's transaction.  0 or STORE_ERR. */
+int store_enqueue_note(struct store *st, int64_t incident, const char *key, const char *kind,
+    int level, double score, const char *kinds, const char *sources, const char *mitigation,
+    const char *idem, int64_t now_ms);
+/* What a level rise from level_before to level does, the same for every
+ * backend, inside the caller's transaction: one outbox row (kind "new" from
+ * level 0, else "update"; idem "inc-<id>-lvl-<level>"), and on reaching
+ * level 3 the subscriber's mitigation raised (never lowered) to the
+ * policy's, with a "mitigation" outbox row and an audit row by
+ * "correlation".  0 or STORE_ERR. */
+int store_level_rise(struct store *st, const struct score_settings *policy, int64_t incident,
+    const char *key, int level_before, int level, double score, const char *kinds,
+    const char *sources, int64_t now_ms);
 
 extern const struct store_ops store_sqlite_ops;
 #ifdef HAVE_POSTGRESQL

@@ -887,6 +887,7 @@ const struct store_ops store_pg_ops = {
 	.subscriber_by_login = pg_subscriber_by_login,
 	.subscriber_login_set = pg_subscriber_login_set,
 	.leases_of = pg_leases_of,
+	.outbox_add = pg_outbox_add,
 	.stats = pg_stats,
 	.notify_fanout = pg_notify_fanout,
 	.notify_claim = pg_notify_claim,

@@ -43,59 +43,22 @@ static const char SQL_KEYS_LOCK[] =
     "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7))) "
     "FROM (SELECT DISTINCT k FROM unnest(string_to_array($1, chr(10))) AS u(k) "
     "WHERE k <> '' ORDER BY k) AS s";
-static const char SQL_SUB_MITIGATION[] = "SELECT mitigation FROM subscribers WHERE id = $1";
 
-static int
-enqueue(struct store *st, int64_t incident, const char *key, const char *kind, int level,
-    double score, const char *kinds, const char *sources, const char *mitigation,
-    const char *idem, int64_t now)
+/* The outbox row (store_ops.outbox_add; store_enqueue_note builds it). */
+int
+pg_outbox_add(struct store *st, int64_t incident, const char *key, const char *kind, int level,
+    int64_t now_ms, const char *idem, const char *payload)
 {
 	struct pg_params p = PG_PARAMS_INIT;
-	char *payload;
-	int rc;
 
-	payload = store_note_payload(incident, key, level, score, kinds, sources, mitigation);
 	pp_int(&p, incident);
 	pp_text(&p, key);
 	pp_text(&p, kind);
 	pp_int(&p, level);
-	pp_int(&p, now);
+	pp_int(&p, now_ms);
 	pp_text(&p, idem);
 	pp_text(&p, payload);
-	rc = pg_do(st, SQL_NOTE_ADD, &p, "enqueueing a notification", NULL);
-	free(payload);
-	return rc;
-}
-
-/* Level 3 reached: raise the subscriber's mitigation to the policy's. */
-static int
-mitigate(struct store *st, const struct score_settings *policy, int64_t incident,
-    const char *key, double score, const char *kinds, const char *sources, int64_t now)
-{
-	struct pg_params p = PG_PARAMS_INIT;
-	char idem[64], detail[256];
-	int cur = 0, want = store_mitigation_rank(policy->mitigation);
-	PGresult *r;
-
-	if (want <= 0)
-		return 0;
-	pp_text(&p, key);
-	if ((r = pg_exec(st, SQL_SUB_MITIGATION, &p, "reading a mitigation")) == NULL)
-		return STORE_ERR;
-	if (PQntuples(r) > 0)
-		cur = store_mitigation_rank(pg_text(r, 0, 0));
-	PQclear(r);
-	if (cur >= want)
-		return 0;
-	if (pg_subscriber_set_mitigation(st, key, policy->mitigation, "correlation", now) != 0)
-		return STORE_ERR;
-	snprintf(idem, sizeof idem, "inc-%lld-mitigation", (long long)incident);
-	if (enqueue(st, incident, key, "mitigation", 3, score, kinds, sources, policy->mitigation,
-	    idem, now) != 0)
-		return STORE_ERR;
-	snprintf(detail, sizeof detail, "action=%s incident=%lld level=3 score=%.3f",
-	    policy->mitigation, (long long)incident, score);
-	return pg_audit(st, now, "correlation", "mitigation", key, detail);
+	return pg_do(st, SQL_NOTE_ADD, &p, "enqueueing a notification", NULL);
 }
 
 /* The key's active incident, locked: 1 found (fields set), 0 none, STORE_ERR. */
@@ -446,7 +409,6 @@ batch_correlate(struct batch *b, const struct score_settings *policy, size_t i, 
 	const struct event *ev = &b->evs[i];
 	struct record_result one, *res = b->res != NULL ? &b->res[i] : &one;
 	struct batch_inc *e;
-	char idem[64];
 	int level_before, level;
 
 	memset(res, 0, sizeof *res);
@@ -468,15 +430,9 @@ batch_correlate(struct batch *b, const struct score_settings *policy, size_t i, 
 	if (e->nevents++ == 0)
 		b->upd[b->nupd++] = (size_t)(e - b->inc);
 	b->ev_incident[i] = e->id;
-	if (level > level_before) {
-		snprintf(idem, sizeof idem, "inc-%lld-lvl-%d", (long long)e->id, level);
-		if (enqueue(b->st, e->id, e->key, level_before == 0 ? "new" : "update", level,
-		    e->score, e->kinds, e->sources, NULL, idem, now) != 0)
-			return STORE_ERR;
-		if (level >= 3 && level_before < 3 &&
-		    mitigate(b->st, policy, e->id, e->key, e->score, e->kinds, e->sources, now) != 0)
-			return STORE_ERR;
-	}
+	if (store_level_rise(b->st, policy, e->id, e->key, level_before, level, e->score, e->kinds,
+	    e->sources, now) != 0)
+		return STORE_ERR;
 	res->incident_id = e->id;
 	res->level_before = level_before;
 	res->level_after = level;
@@ -860,7 +816,7 @@ pg_incident_set_state(struct store *st, int64_t id, const char *state,
 		goto fail;
 	if (strcmp(state, "resolved") == 0 && level >= 1) {
 		snprintf(idem, sizeof idem, "inc-%lld-resolved", (long long)id);
-		if (enqueue(st, id, key, "resolved", level, score, kinds, sources, NULL, idem,
+		if (store_enqueue_note(st, id, key, "resolved", level, score, kinds, sources, NULL, idem,
 		    now_ms) != 0)
 			goto fail;
 	}

@@ -960,5 +960,6 @@ const struct store_ops store_sqlite_ops = {
 	.subscriber_by_login = sqlite_subscriber_by_login,
 	.subscriber_login_set = sqlite_subscriber_login_set,
 	.leases_of = sqlite_leases_of,
+	.outbox_add = sqlite_outbox_add,
 	.stats = sqlite_stats,
 };

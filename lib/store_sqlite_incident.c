@@ -28,6 +28,9 @@
  *   the policy's action, creating the subscriber row if needed, with an
  *   outbox row of kind 'mitigation' (idem_key "inc-<id>-mitigation") and an
  *   audit row by actor 'correlation'.  Policy action 'monitor' does nothing.
+ *   The rise's outbox rows and the mitigation are the same for every backend
+ *   (store_level_rise in store.c); a backend only stores the outbox row
+ *   (outbox_add).
  */
 #include "config.h"
 #include "correlate.h"
@@ -57,68 +60,24 @@ static const char SQL_NOTE_ADD[] =
     "INSERT INTO notifications (incident_id, subscriber, channel, kind, level, status, "
     "attempts, created_ms, next_attempt_ms, idem_key, payload) "
     "VALUES (?1, ?2, '', ?3, ?4, 'pending', 0, ?5, ?5, ?6, ?7) ON CONFLICT (idem_key) DO NOTHING";
-static const char SQL_SUB_MITIGATION[] = "SELECT mitigation FROM subscribers WHERE id = ?1";
 
-static int
-enqueue(struct store *st, int64_t incident, const char *key, const char *kind, int level,
-    double score, const char *kinds, const char *sources, const char *mitigation,
-    const char *idem, int64_t now)
+/* The outbox row (store_ops.outbox_add; store_enqueue_note builds it). */
+int
+sqlite_outbox_add(struct store *st, int64_t incident, const char *key, const char *kind,
+    int level, int64_t now_ms, const char *idem, const char *payload)
 {
 	sqlite3_stmt *s;
-	char *payload;
-	int rc;
 
-	payload = store_note_payload(incident, key, level, score, kinds, sources, mitigation);
-	if ((s = sq_prep(st, SQL_NOTE_ADD)) == NULL) {
-		free(payload);
+	if ((s = sq_prep(st, SQL_NOTE_ADD)) == NULL)
 		return STORE_ERR;
-	}
 	sq_bind_int64(s, 1, incident);
 	sq_bind_text(s, 2, key);
 	sq_bind_text(s, 3, kind);
 	sq_bind_int64(s, 4, level);
-	sq_bind_int64(s, 5, now);
+	sq_bind_int64(s, 5, now_ms);
 	sq_bind_text(s, 6, idem);
 	sq_bind_text(s, 7, payload);
-	rc = sq_step_done(st, s, "enqueueing a notification");
-	free(payload);
-	return rc;
-}
-
-/* Level 3 reached: raise the subscriber's mitigation to the policy's. */
-static int
-mitigate(struct store *st, const struct score_settings *policy, int64_t incident,
-    const char *key, double score, const char *kinds, const char *sources, int64_t now)
-{
-	sqlite3_stmt *s;
-	char idem[64], detail[256];
-	int cur = 0, want = store_mitigation_rank(policy->mitigation), rc;
-
-	if (want <= 0)
-		return 0;        /* monitor, or unknown (conf checks it) */
-	if ((s = sq_prep(st, SQL_SUB_MITIGATION)) == NULL)
-		return STORE_ERR;
-	sq_bind_text(s, 1, key);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		cur = store_mitigation_rank(sq_col_text(s, 0));
-	else if (rc != SQLITE_DONE) {
-		sq_err(st, "reading a mitigation");
-		sq_reset(s);
-		return STORE_ERR;
-	}
-	sq_reset(s);
-	if (cur >= want)
-		return 0;
-	if (store_subscriber_set_mitigation(st, key, policy->mitigation, "correlation", now) != 0)
-		return STORE_ERR;
-	snprintf(idem, sizeof idem, "inc-%lld-mitigation", (long long)incident);
-	if (enqueue(st, incident, key, "mitigation", 3, score, kinds, sources, policy->mitigation,
-	    idem, now) != 0)
-		return STORE_ERR;
-	snprintf(detail, sizeof detail, "action=%s incident=%lld level=3 score=%.3f",
-	    policy->mitigation, (long long)incident, score);
-	return store_audit(st, now, "correlation", "mitigation", key, detail);
+	return sq_step_done(st, s, "enqueueing a notification");
 }
 
 /* One event, inside the caller's transaction. */
@@ -126,7 +85,7 @@ static int
 record_one(struct store *st, const struct score_settings *policy, const struct event *ev,
     int64_t now, struct record_result *r)
 {
-	char key[EVENT_SUBSCRIBER_MAX + 8], idem[64];
+	char key[EVENT_SUBSCRIBER_MAX + 8];
 	char *kinds = NULL, *sources = NULL;
 	int64_t inc = 0, score_ms = 0, updated_ms = 0;
 	int level_before = 0, level, found = 0, rc;
@@ -207,15 +166,9 @@ record_one(struct store *st, const struct score_settings *policy, const struct e
 	if (sq_step_done(st, s, "updating an incident") != 0)
 		goto fail;
 
-	if (level > level_before) {
-		snprintf(idem, sizeof idem, "inc-%lld-lvl-%d", (long long)inc, level);
-		if (enqueue(st, inc, key, level_before == 0 ? "new" : "update", level, score,
-		    kinds, sources, NULL, idem, now) != 0)
-			goto fail;
-		if (level >= 3 && level_before < 3 &&
-		    mitigate(st, policy, inc, key, score, kinds, sources, now) != 0)
-			goto fail;
-	}
+	if (store_level_rise(st, policy, inc, key, level_before, level, score, kinds, sources,
+	    now) != 0)
+		goto fail;
 	r->incident_id = inc;
 	r->level_before = level_before;
 	r->level_after = level;
@@ -519,7 +472,7 @@ sqlite_incident_set_state(struct store *st, int64_t id, const char *state,
 		goto fail;
 	if (strcmp(state, "resolved") == 0 && level >= 1) {
 		snprintf(idem, sizeof idem, "inc-%lld-resolved", (long long)id);
-		if (enqueue(st, id, key, "resolved", level, score, kinds, sources, NULL, idem,
+		if (store_enqueue_note(st, id, key, "resolved", level, score, kinds, sources, NULL, idem,
 		    now_ms) != 0)
 			goto fail;
 	}

@@ -136,6 +136,8 @@ int sqlite_subscriber_set_mitigation(struct store *st, const char *id, const cha
 int sqlite_mitigations_each(struct store *st, int (*fn)(void *ud, const char *subscriber, const char *action), void *ud);
 int sqlite_leases_add(struct store *st, const struct lease *l, size_t n);
 int sqlite_leases_each(struct store *st, int (*fn)(void *ud, const struct lease *l), void *ud);
+int sqlite_outbox_add(struct store *st, int64_t incident, const char *key, const char *kind,
+    int level, int64_t now_ms, const char *idem, const char *payload);
 int sqlite_record_events(struct store *st, const struct score_settings *policy, const struct event *evs, size_t n, struct record_result *res);
 int sqlite_incidents_list(struct store *st, const struct incident_filter *f, int (*fn)(void *ud, const struct incident *inc), void *ud);
 int sqlite_incident_get(struct store *st, int64_t id, struct incident *out);
