@@ -11,7 +11,10 @@
 # except SPF; the Redis one talks to a throwaway redis-server on 127.0.0.1
 # (t/lib/redis.sh).  Prints a Markdown table: messages/s, p50/p99 latency
 # of a transaction (MAIL to end of message), CPU µs per message of the
-# milter process, and the ratio Redis/local.
+# milter process, the ratio Redis/local, and the Redis round trips per
+# message the Redis milter made (its redis_updates over its messages, from
+# its statistics; the issue allows at most 1).  MSGS="1 10" (the default)
+# are the messages per SMTP session.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$here/_build/pg}
@@ -60,16 +63,33 @@ run() {   # run SOCK PID CONNS MSGS BASE -> "rate p50 p99 cpu errors"
              printf "%s %s %s %s %s\n", v["msg_per_s"], v["p50_us"], v["p99_us"], v["cpu_us_per_msg"], v["errors"] }'
 }
 
-echo "| conns | msgs/session | local msg/s | redis msg/s | redis/local | p50/p99 µs local | p50/p99 µs redis | CPU µs/msg local / redis |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+# the Redis milter's own count of messages and Redis updates (round trips),
+# from a statistics dump: "MESSAGES UPDATES"
+rstats() {
+  local n
+  n=$(grep -c 'stats: why=SIGUSR2' "$S/redis.log")
+  kill -USR2 "$R_PID"
+  for _ in $(seq 50); do
+    [ "$(grep -c 'stats: why=SIGUSR2' "$S/redis.log")" -gt "$n" ] && break
+    sleep 0.05
+  done
+  grep 'stats: why=SIGUSR2' "$S/redis.log" | tail -1 |
+    sed -n 's/.* messages=\([0-9]*\) .*redis_updates=\([0-9]*\).*/\1 \2/p'
+}
+
+echo "| conns | msgs/session | local msg/s | redis msg/s | redis/local | p50/p99 µs local | p50/p99 µs redis | CPU µs/msg local / redis | Redis round trips/msg |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 base=0
-for m in 10; do
+for m in ${MSGS:-1 10}; do
   for c in 1 4 16; do
     base=$((base + 1000000))
     read -r rl pl ql cl el < <(run "$S/local.sock" "$L_PID" "$c" "$m" "$base")
+    read -r m0 u0 < <(rstats)
     read -r rr pr qr cr er < <(run "$S/redis.sock" "$R_PID" "$c" "$m" "$((base + 500000))")
-    printf '| %d | %d | %s | %s | %.2f | %s / %s | %s / %s | %s / %s |\n' \
-      "$c" "$m" "$rl" "$rr" "$(awk "BEGIN { print $rr / $rl }")" "$pl" "$ql" "$pr" "$qr" "$cl" "$cr"
+    read -r m1 u1 < <(rstats)
+    printf '| %d | %d | %s | %s | %.2f | %s / %s | %s / %s | %s / %s | %.3f |\n' \
+      "$c" "$m" "$rl" "$rr" "$(awk "BEGIN { print $rr / $rl }")" "$pl" "$ql" "$pr" "$qr" "$cl" "$cr" \
+      "$(awk "BEGIN { print ($u1 - $u0) / ($m1 - $m0) }")"
     if [ "$el$er" != 00 ]; then echo "  (errors: local $el, redis $er)"; fi
   done
 done
