@@ -221,7 +221,15 @@ seen_record(cfg_t *cfg, cfg_opt_t *opt)
 	where(cfg, &file, &line);
 	if (file == NULL || line <= 0)
 		return;
-	key = xasprintf("%s|%s", cfg->name ? cfg->name : "root", opt->name);
+	if (opt->type == CFGT_SEC) {
+		/* a section is validated when it closes: key "parent|name title" */
+		cfg_t *sec = cfg_opt_size(opt) > 0 ? cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1) : NULL;
+		const char *title = sec != NULL ? cfg_title(sec) : NULL;
+		key = xasprintf("%s|%s%s%s", cfg->name ? cfg->name : "root", opt->name,
+		    title ? " " : "", title ? title : "");
+	} else {
+		key = xasprintf("%s|%s", cfg->name ? cfg->name : "root", opt->name);
+	}
 	for (i = 0; i < cur_nseen; i++) {
 		if (strcmp(cur_seen[i].key, key) == 0) {
 			free(key);
@@ -245,9 +253,12 @@ seen_lookup(const char *msg, const char **file, int *line)
 	char key[256];
 	size_t i;
 
-	if (strncmp(msg, "option '", 8) != 0)
+	if (strncmp(msg, "section '", 9) == 0)
+		p = msg + 9;
+	else if (strncmp(msg, "option '", 8) == 0)
+		p = msg + 8;
+	else
 		return 0;
-	p = msg + 8;
 	if ((q = strchr(p, '\'')) == NULL || (size_t)(q - p) >= sizeof key)
 		return 0;
 	for (name = q; name > p && name[-1] != '|'; name--)
@@ -293,6 +304,31 @@ conf_error(cfg_t *cfg, int *nerr, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	where(cfg, &file, &line);
+	if (line <= 0)
+		seen_lookup(msg, &file, &line);
+	report_at(file, line, "%s", msg);
+	if (nerr != NULL)
+		(*nerr)++;
+}
+
+void
+conf_error_keys(cfg_t *cfg, int *nerr, const char *const *keys, const char *fmt, ...)
+{
+	va_list ap;
+	const char *file = NULL;
+	int line = 0;
+	char msg[1024], probe[300];
+	size_t i;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	for (i = 0; keys != NULL && keys[i] != NULL && line <= 0; i++) {
+		snprintf(probe, sizeof probe, "option '%s'", keys[i]);
+		seen_lookup(probe, &file, &line);
+	}
+	if (line <= 0)
+		where(cfg, &file, &line);
 	if (line <= 0)
 		seen_lookup(msg, &file, &line);
 	report_at(file, line, "%s", msg);
@@ -352,9 +388,10 @@ watch_all(cfg_t *root, cfg_opt_t *opts, const char *prefix)
 	for (o = opts; o != NULL && o->name != NULL; o++) {
 		char *path = prefix ? xasprintf("%s|%s", prefix, o->name) : xstrdup(o->name);
 
-		if (o->type == CFGT_SEC)
+		if (o->type == CFGT_SEC) {
 			watch_all(root, o->subopts, path);
-		else if (o->type != CFGT_FUNC)
+			cfg_set_validate_func(root, path, validate_any);
+		} else if (o->type != CFGT_FUNC)
 			cfg_set_validate_func(root, path, validate_any);
 		free(path);
 	}
@@ -649,8 +686,13 @@ check_core(cfg_t *root, struct conf *c, int *nerr)
 		    cfg_getstr(sc, "mitigation"));
 	if (!(cfg_getfloat(sc, "level1") > 0 && cfg_getfloat(sc, "level1") < cfg_getfloat(sc, "level2")
 	    && cfg_getfloat(sc, "level2") < cfg_getfloat(sc, "level3")))
-		conf_error(root, nerr, "section 'scoring': expected 0 < level1 < level2 < level3, got %g, %g, %g",
+	{
+		static const char *const keys[] = { "scoring|level1", "scoring|level2", "scoring|level3",
+		    NULL };
+		conf_error_keys(root, nerr, keys,
+		    "section 'scoring': expected 0 < level1 < level2 < level3, got %g, %g, %g",
 		    cfg_getfloat(sc, "level1"), cfg_getfloat(sc, "level2"), cfg_getfloat(sc, "level3"));
+	}
 	for (i = 0; i < cfg_size(cfg_getsec(root, "leases"), "static"); i++) {
 		cfg_t *s = cfg_getnsec(cfg_getsec(root, "leases"), "static", i);
 		if (cfg_getstr(s, "subscriber") == NULL || *cfg_getstr(s, "subscriber") == '\0')

@@ -83,6 +83,11 @@ void conf_print(const struct conf *c, FILE *f);
 void conf_error(cfg_t *cfg, int *nerr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The same, for a check over several options: reported at the line of the
+ * first of keys ("section|option", NULL-terminated) that the file set. */
+void conf_error_keys(cfg_t *cfg, int *nerr, const char *const *keys, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* libconfuse parse callback for durations ("10m" -> 600); use with CFG_INT_CB. */
 int conf_parse_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result);
 /* libconfuse parse callback for octal file modes ("0660"). */

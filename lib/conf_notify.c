@@ -144,9 +144,12 @@ notify_check(cfg_t *root, int *nerr)
 
 	if (n == NULL)
 		return;
-	if (cfg_getint(n, "backoff_initial") > cfg_getint(n, "backoff_max"))
-		conf_error(n, nerr, "section 'notify': expected backoff_initial <= backoff_max, got %ld > %ld",
+	if (cfg_getint(n, "backoff_initial") > cfg_getint(n, "backoff_max")) {
+		static const char *const keys[] = { "notify|backoff_initial", "notify|backoff_max", NULL };
+		conf_error_keys(n, nerr, keys,
+		    "section 'notify': expected backoff_initial <= backoff_max, got %ld > %ld",
 		    cfg_getint(n, "backoff_initial"), cfg_getint(n, "backoff_max"));
+	}
 	check_line(n, "notify", "envelope_from", nerr);
 	check_line(n, "notify", "organization", nerr);
 	check_line(n, "notify", "help_url", nerr);

@@ -127,14 +127,22 @@ test_cross_field_errors(void **state)
 	    "log_level = \"loud\"\n"
 	    "database = \"mysql://x\"\n"
 	    "scoring { level1 = 50 }\n"
-	    "leases { static \"10.0.0.0/8\" { } }\n", err, sizeof err);
+	    "leases { static \"10.0.0.0/8\" { } }\n"
+	    "# a comment\n"
+	    "notify {\n"
+	    "  backoff_initial = 2h\n"
+	    "  backoff_max = 1h\n"
+	    "}\n", err, sizeof err);
 
 	assert_null(c);
 	/* checks that run after parsing still name the line the value came from */
 	assert_non_null(strstr(err, "t.conf:1: option 'log_level'"));
 	assert_non_null(strstr(err, "t.conf:2: option 'database'"));
-	assert_non_null(strstr(err, "level1 < level2"));
-	assert_non_null(strstr(err, "subscriber"));
+	/* and checks over several options, the line of one of them */
+	assert_non_null(strstr(err, "t.conf:3: section 'scoring': expected 0 < level1 < level2"));
+	assert_non_null(strstr(err, "t.conf:7: section 'notify': expected backoff_initial <= backoff_max"));
+	/* a section missing a key: the line where it was given */
+	assert_non_null(strstr(err, "t.conf:4: section 'leases|static 10.0.0.0/8': expected a subscriber"));
 }
 
 static void
