@@ -7,8 +7,12 @@
  * as configured (notify.exec.command), and an environment of its own:
  * PATH, BOTSENTRY_INCIDENT_ID, BOTSENTRY_SUBSCRIBER, BOTSENTRY_LEVEL,
  * BOTSENTRY_KIND, BOTSENTRY_DELIVERY, BOTSENTRY_MITIGATION.  Values from
- * outside are cleaned of control bytes.  Exit 0 is delivered; any other
- * exit, a signal or the timeout (the process group is killed) is retried.
+ * outside are cleaned of control bytes.  Exit 0 is delivered.  The exit
+ * statuses of <sysexits.h> that say retrying cannot help (64 usage, 65 data,
+ * 66 no input, 67 no user, 68 no host, 77 no permission, 78 config) fail the
+ * delivery at once, as a mail transport's would; any other exit (75
+ * EX_TEMPFAIL among them), a signal or the timeout (the process group is
+ * killed) is retried.
  */
 #include "config.h"
 #include "channel.h"
@@ -17,6 +21,13 @@
 
 #include <stdio.h>
 #include <string.h>
+
+/* The sysexits.h statuses after which a retry would fail the same way. */
+static int
+permanent_exit(int rc)
+{
+	return rc == 64 || rc == 65 || rc == 66 || rc == 67 || rc == 68 || rc == 77 || rc == 78;
+}
 
 struct exec {
 	char **argv;
@@ -88,8 +99,9 @@ exec_deliver(void *ch, const struct notify_env *env, const struct notify_job *jo
 		else if (rc == -1)
 			ch_result(res, CH_RETRY, "cannot run %s: %s", x->argv[0], line);
 		else
-			ch_result(res, CH_RETRY, "%s exited with status %d%s%s", x->argv[0], rc,
-			    *line ? ": " : "", line);
+			ch_result(res, permanent_exit(rc) ? CH_FAIL : CH_RETRY,
+			    "%s exited with status %d%s%s%s", x->argv[0], rc,
+			    permanent_exit(rc) ? " (permanent)" : "", *line ? ": " : "", line);
 		free(line);
 	}
 	free(doc);

@@ -150,6 +150,27 @@ left=$(ps -eo args | grep -cE '^sleep 3[12]$')
 is "$left" 0 "the hook's whole process group is gone"
 dq "UPDATE notify_deliveries SET status = 'sent' WHERE idem_key = '$K'"
 
+# ---------------------------------------------------------------- exec exit statuses
+printf '#!/bin/sh\necho "gateway busy"; exit 75\n' > "$T/tempfail"
+printf '#!/bin/sh\necho "no such customer in the billing system"; exit 67\n' > "$T/nouser"
+chmod 755 "$T/tempfail" "$T/nouser"
+for prog in tempfail nouser; do
+  nd_conf "$T/$prog.conf" <<EOF
+  max_attempts = 3
+  exec { enabled = true  levels = {1}  kinds = {new}  command = {"$T/$prog"}  timeout = 5s }
+EOF
+done
+nd_event x01 milter helo 15 '{"helo":"f"}'
+K=inc-$(inc_of x01)-lvl-1-exec
+nd_once "$T/tempfail.conf"
+like "$(dq "SELECT status || ' ' || last_error FROM notify_deliveries WHERE idem_key = '$K'")" \
+  "^pending .*exited with status 75: gateway busy" "exec exit 75 (EX_TEMPFAIL): retried"
+dq "UPDATE notify_deliveries SET next_attempt_ms = 0 WHERE idem_key = '$K'"
+nd_once "$T/nouser.conf"
+like "$(dq "SELECT status || ' ' || attempts || ' ' || last_error FROM notify_deliveries WHERE idem_key = '$K'")" \
+  "^failed 2 .*exited with status 67 \(permanent\): no such customer" \
+  "exec exit 67 (EX_NOUSER): failed at once, not retried to max_attempts"
+
 # ---------------------------------------------------------------- SIGKILL mid-batch
 P4=$(free_port)
 sink_start kill "$P4" --delay 0.15
