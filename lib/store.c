@@ -199,7 +199,22 @@ store_record_events(struct store *st, const struct score_settings *policy, const
 {
 	if (st->ops->record_events == NULL)
 		return store_unsupported(st, "record events");
-	return st->ops->record_events(st, policy, evs, n, res);
+	return st->ops->record_events(st, policy, NULL, evs, n, res, NULL);
+}
+
+int
+store_record_events_once(struct store *st, const struct score_settings *policy,
+    const char *batch_key, const struct event *evs, size_t n, struct record_result *res,
+    int *already)
+{
+	int dummy = 0;
+
+	if (already == NULL)
+		already = &dummy;
+	*already = 0;
+	if (st->ops->record_events == NULL)
+		return store_unsupported(st, "record events");
+	return st->ops->record_events(st, policy, batch_key, evs, n, res, already);
 }
 
 int

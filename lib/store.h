@@ -108,6 +108,13 @@ struct record_result {
  */
 int store_record_events(struct store *st, const struct score_settings *policy,
     const struct event *evs, size_t n, struct record_result *res);
+/* The same, at most once per batch_key: when a batch with this key was
+ * recorded before (a retry after a COMMIT whose answer was lost), nothing
+ * is recorded, *already is 1, res is zeroed, and the call succeeds.  Keys
+ * are kept a day.  The writer uses this for every batch. */
+int store_record_events_once(struct store *st, const struct score_settings *policy,
+    const char *batch_key, const struct event *evs, size_t n, struct record_result *res,
+    int *already);
 
 struct incident {
 	int64_t id;

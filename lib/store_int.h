@@ -33,7 +33,9 @@ struct store_ops {
 	int (*mitigations_each)(struct store *st, int (*fn)(void *ud, const char *subscriber, const char *action), void *ud);
 	int (*leases_add)(struct store *st, const struct lease *l, size_t n);
 	int (*leases_each)(struct store *st, int (*fn)(void *ud, const struct lease *l), void *ud);
-	int (*record_events)(struct store *st, const struct score_settings *policy, const struct event *evs, size_t n, struct record_result *res);
+	/* batch_key NULL: no idempotency; else *already is set to 1 (and
+	 * nothing is recorded) when a batch with that key was recorded before. */
+	int (*record_events)(struct store *st, const struct score_settings *policy, const char *batch_key, const struct event *evs, size_t n, struct record_result *res, int *already);
 	int (*incidents_list)(struct store *st, const struct incident_filter *f, int (*fn)(void *ud, const struct incident *inc), void *ud);
 	int (*incident_get)(struct store *st, int64_t id, struct incident *out);
 	int (*incident_events)(struct store *st, int64_t incident_id, int (*fn)(void *ud, const struct stored_event *e), void *ud);
@@ -82,6 +84,7 @@ struct store {
 	char err[1024];          /* last error, for store_errmsg */
 	int err_rc;              /* the backend's code for it */
 	int tx_depth;            /* 0: no transaction open */
+	unsigned long batch_claims;  /* batch keys stored by this handle */
 	void *db;                /* the backend's connection (sqlite3 *, PGconn *) */
 };
 
@@ -111,6 +114,9 @@ struct event;
 int store_correlate_event(const struct score_settings *policy, const struct event *ev,
     int level_before, double *score, int64_t *score_ms, int64_t *updated_ms,
     char **kinds, char **sources);
+/* How long the backends keep a recorded batch's key (table event_batches). */
+#define STORE_BATCH_KEEP_MS (24 * 3600 * 1000LL)
+
 /* The JSON payload of an outbox row (caller frees). */
 char *store_note_payload(int64_t incident, const char *key, int level, double score,
     const char *kinds, const char *sources, const char *mitigation);

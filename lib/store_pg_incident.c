@@ -524,16 +524,56 @@ batch_write(struct batch *b)
 	return rc;
 }
 
+static const char SQL_BATCH_CLAIM[] =
+    "INSERT INTO event_batches (batch_key, committed_ms) VALUES ($1, $2) "
+    "ON CONFLICT (batch_key) DO NOTHING";
+static const char SQL_BATCH_FORGET[] = "DELETE FROM event_batches WHERE committed_ms < $1";
+
+/* Store the batch key; 1 stored, 0 seen before, STORE_ERR. */
+static int
+batch_claim(struct store *st, const char *key, int64_t now)
+{
+	struct pg_params p = PG_PARAMS_INIT;
+	int64_t changed = 0;
+
+	if ((st->batch_claims++ & 1023) == 0) {       /* now and then: forget old keys */
+		pp_int(&p, now - STORE_BATCH_KEEP_MS);
+		if (pg_do(st, SQL_BATCH_FORGET, &p, "forgetting old batch keys", NULL) != 0)
+			return STORE_ERR;
+		p.n = 0;
+	}
+	pp_text(&p, key);
+	pp_int(&p, now);
+	if (pg_do(st, SQL_BATCH_CLAIM, &p, "storing the batch key", &changed) != 0)
+		return STORE_ERR;
+	return changed == 1;
+}
+
 int
-pg_record_events(struct store *st, const struct score_settings *policy,
-    const struct event *evs, size_t n, struct record_result *res)
+pg_record_events(struct store *st, const struct score_settings *policy, const char *batch_key,
+    const struct event *evs, size_t n, struct record_result *res, int *already)
 {
 	struct batch b;
 	int64_t now = bs_now_ms();
 	size_t i, size = 16;
+	int c;
 
 	if (n == 0)
 		return 0;
+	if (pg_begin(st) != 0)
+		return STORE_ERR;
+	if (batch_key != NULL) {
+		if ((c = batch_claim(st, batch_key, now)) < 0)
+			return pg_fail(st);
+		if (c == 0) {                      /* recorded before: nothing to do */
+			pg_rollback(st);
+			if (already != NULL)
+				*already = 1;
+			if (res != NULL)
+				memset(res, 0, n * sizeof *res);
+			return 0;
+		}
+	}
 	memset(&b, 0, sizeof b);
 	b.st = st;
 	b.evs = evs;
@@ -547,10 +587,6 @@ pg_record_events(struct store *st, const struct score_settings *policy,
 	b.ev_inc = xcalloc(n, sizeof *b.ev_inc);
 	b.ev_incident = xcalloc(n, sizeof *b.ev_incident);
 	b.upd = xcalloc(n, sizeof *b.upd);
-	if (pg_begin(st) != 0) {
-		batch_free(&b);
-		return STORE_ERR;
-	}
 	if (lock_keys(st, policy, evs, n) != 0 || batch_load(&b, policy) != 0 ||
 	    batch_open(&b) != 0)
 		goto fail;

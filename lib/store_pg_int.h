@@ -126,8 +126,8 @@ void pg_notification_from_row(const PGresult *r, int row, int col, struct notifi
  * store_pg_desk.c). */
 int pg_outbox_add(struct store *st, int64_t incident, const char *key, const char *kind, int level,
     int64_t now_ms, const char *idem, const char *payload);
-int pg_record_events(struct store *st, const struct score_settings *policy,
-    const struct event *evs, size_t n, struct record_result *res);
+int pg_record_events(struct store *st, const struct score_settings *policy, const char *batch_key,
+    const struct event *evs, size_t n, struct record_result *res, int *already);
 int pg_incidents_list(struct store *st, const struct incident_filter *f,
     int (*fn)(void *ud, const struct incident *inc), void *ud);
 int pg_incident_get(struct store *st, int64_t id, struct incident *out);

@@ -182,16 +182,56 @@ fail:
 	return STORE_ERR;
 }
 
+static const char SQL_BATCH_CLAIM[] =
+    "INSERT INTO event_batches (batch_key, committed_ms) VALUES (?1, ?2) "
+    "ON CONFLICT (batch_key) DO NOTHING";
+static const char SQL_BATCH_FORGET[] = "DELETE FROM event_batches WHERE committed_ms < ?1";
+
+/* Store the batch key; 1 stored, 0 seen before, STORE_ERR. */
+static int
+batch_claim(struct store *st, const char *key, int64_t now)
+{
+	sqlite3_stmt *s;
+
+	if ((st->batch_claims++ & 1023) == 0) {       /* now and then: forget old keys */
+		if ((s = sq_prep(st, SQL_BATCH_FORGET)) == NULL)
+			return STORE_ERR;
+		sq_bind_int64(s, 1, now - STORE_BATCH_KEEP_MS);
+		if (sq_step_done(st, s, "forgetting old batch keys") != 0)
+			return STORE_ERR;
+	}
+	if ((s = sq_prep(st, SQL_BATCH_CLAIM)) == NULL)
+		return STORE_ERR;
+	sq_bind_text(s, 1, key);
+	sq_bind_int64(s, 2, now);
+	if (sq_step_done(st, s, "storing the batch key") != 0)
+		return STORE_ERR;
+	return sqlite3_changes(st->db) == 1;
+}
+
 int
-sqlite_record_events(struct store *st, const struct score_settings *policy,
-    const struct event *evs, size_t n, struct record_result *res)
+sqlite_record_events(struct store *st, const struct score_settings *policy, const char *batch_key,
+    const struct event *evs, size_t n, struct record_result *res, int *already)
 {
 	struct record_result one;
 	int64_t now = bs_now_ms();
 	size_t i;
+	int c;
 
 	if (sq_begin(st) != 0)
 		return STORE_ERR;
+	if (batch_key != NULL) {
+		if ((c = batch_claim(st, batch_key, now)) < 0)
+			return sq_fail(st);
+		if (c == 0) {                      /* recorded before: nothing to do */
+			sq_rollback(st);
+			if (already != NULL)
+				*already = 1;
+			if (res != NULL)
+				memset(res, 0, n * sizeof *res);
+			return 0;
+		}
+	}
 	for (i = 0; i < n; i++)
 		if (record_one(st, policy, &evs[i], now, res != NULL ? &res[i] : &one) != 0)
 			return sq_fail(st);

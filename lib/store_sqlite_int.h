@@ -138,7 +138,8 @@ int sqlite_leases_add(struct store *st, const struct lease *l, size_t n);
 int sqlite_leases_each(struct store *st, int (*fn)(void *ud, const struct lease *l), void *ud);
 int sqlite_outbox_add(struct store *st, int64_t incident, const char *key, const char *kind,
     int level, int64_t now_ms, const char *idem, const char *payload);
-int sqlite_record_events(struct store *st, const struct score_settings *policy, const struct event *evs, size_t n, struct record_result *res);
+int sqlite_record_events(struct store *st, const struct score_settings *policy, const char *batch_key,
+    const struct event *evs, size_t n, struct record_result *res, int *already);
 int sqlite_incidents_list(struct store *st, const struct incident_filter *f, int (*fn)(void *ud, const struct incident *inc), void *ud);
 int sqlite_incident_get(struct store *st, int64_t id, struct incident *out);
 int sqlite_incident_events(struct store *st, int64_t incident_id, int (*fn)(void *ud, const struct stored_event *e), void *ud);

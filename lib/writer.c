@@ -25,6 +25,12 @@
  * An event is acknowledged when its batch has committed: stats.committed
  * counts it and the result callback runs (in the writer thread, in order).
  *
+ * Each batch has a key of its own (a random prefix drawn at start, and a
+ * sequence number) that its retries keep, and the store records a key at
+ * most once (store_record_events_once).  A retry after a COMMIT that did
+ * succeed but whose answer was lost (PostgreSQL going away at that moment)
+ * therefore stores nothing twice: the batch is acknowledged as it is.
+ *
  * The abuse desk's allowlist (botsentry allowlist add, or false-positive
  * --allowlist) applies to every sensor here: before each batch the writer
  * drops the events whose subscriber or client IP an active entry covers for
@@ -42,11 +48,13 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define WRITER_BACKOFF_MIN_MS 10
 #define WRITER_BACKOFF_MAX_MS 5000
@@ -75,6 +83,10 @@ struct writer {
 	struct writer_stats stats;
 	uint64_t drops_unlogged;
 	int64_t drop_logged_mono;
+
+	char key_prefix[48];         /* of the batch keys */
+	uint64_t batch_seq;
+	uint64_t already;            /* batches a retry found recorded */
 
 	struct allowlist *al;        /* writer thread only */
 	int64_t al_read_mono;        /* 0: never read */
@@ -180,7 +192,8 @@ enum rec { REC_OK, REC_REJECTED, REC_GAVE_UP };
  * shutdown after WRITER_STOP_GIVEUP_MS of failures.
  */
 static enum rec
-record_retry(struct writer *w, const struct event *evs, size_t n, struct record_result *res)
+record_retry(struct writer *w, const char *key, const struct event *evs, size_t n,
+    struct record_result *res)
 {
 	long backoff = WRITER_BACKOFF_MIN_MS;
 	struct score_settings policy;
@@ -190,8 +203,18 @@ record_retry(struct writer *w, const struct event *evs, size_t n, struct record_
 	policy = w->policy;
 	pthread_mutex_unlock(&w->mu);
 	for (;;) {
-		if (store_record_events(w->st, &policy, evs, n, res) == 0)
+		int already = 0;
+
+		if (store_record_events_once(w->st, &policy, key, evs, n, res, &already) == 0) {
+			if (already) {
+				log_notice("writer: batch %s of %zu events was recorded by an attempt "
+				    "whose answer was lost; not recorded again", key, n);
+				pthread_mutex_lock(&w->mu);
+				w->already++;
+				pthread_mutex_unlock(&w->mu);
+			}
 			return REC_OK;
+		}
 		if (!store_error_transient(w->st))
 			return REC_REJECTED;
 		pthread_mutex_lock(&w->mu);
@@ -229,8 +252,10 @@ record_batch(struct writer *w, const struct event *batch, size_t n, struct recor
 {
 	enum rec r;
 	size_t i;
+	char key[80];
 
-	r = record_retry(w, batch, n, res);
+	snprintf(key, sizeof key, "%s-%llu", w->key_prefix, (unsigned long long)++w->batch_seq);
+	r = record_retry(w, key, batch, n, res);
 	if (r == REC_GAVE_UP)
 		return -1;
 	memset(ok, r == REC_OK, n);
@@ -239,7 +264,10 @@ record_batch(struct writer *w, const struct event *batch, size_t n, struct recor
 	log_warn("writer: the database refused a batch of %zu events (%s); recording them one by one",
 	    n, store_errmsg(w->st));
 	for (i = 0; i < n; i++) {
-		r = record_retry(w, &batch[i], 1, &res[i]);
+		char one[112];
+
+		snprintf(one, sizeof one, "%s.%zu", key, i);
+		r = record_retry(w, one, &batch[i], 1, &res[i]);
 		if (r == REC_GAVE_UP)
 			return -1;
 		if (r == REC_OK) {
@@ -351,6 +379,30 @@ writer_main(void *arg)
 	return NULL;
 }
 
+/* A prefix no other writer shares: 16 random bytes in hex (with the time
+ * and the pid mixed in if /dev/urandom cannot be read). */
+static void
+batch_key_prefix(char *out, size_t size)
+{
+	unsigned char r[16];
+	uint64_t mix = (uint64_t)bs_now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	size_t i, got = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		ssize_t k = read(fd, r, sizeof r);
+		got = k > 0 ? (size_t)k : 0;
+		close(fd);
+	}
+	for (i = got; i < sizeof r; i++) {
+		mix ^= mix >> 29;
+		mix *= 0xbf58476d1ce4e5b9ULL;
+		r[i] = (unsigned char)(mix >> 56);
+	}
+	for (i = 0; i < sizeof r && 2 * i + 2 < size; i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
 struct writer *
 writer_start(const char *uri, const struct score_settings *policy,
     long capacity, long batch, long flush_ms, writer_result_fn fn, void *ud,
@@ -366,6 +418,7 @@ writer_start(const char *uri, const struct score_settings *policy,
 		return NULL;
 	}
 	w = xcalloc(1, sizeof *w);
+	batch_key_prefix(w->key_prefix, sizeof w->key_prefix);
 	if ((w->st = store_open(uri, err, errlen)) == NULL) {
 		free(w);
 		return NULL;
@@ -484,11 +537,11 @@ writer_stop(struct writer *w)
 	if (w->started)
 		pthread_join(w->thread, NULL);
 	s = w->stats;
-	log_notice("writer: stopped submitted=%llu committed=%llu allowlisted=%llu dropped=%llu rejected=%llu failed_batches=%llu max_depth=%llu",
+	log_notice("writer: stopped submitted=%llu committed=%llu allowlisted=%llu dropped=%llu rejected=%llu failed_batches=%llu retried_recorded=%llu max_depth=%llu",
 	    (unsigned long long)s.submitted, (unsigned long long)s.committed,
 	    (unsigned long long)s.allowlisted,
 	    (unsigned long long)s.dropped, (unsigned long long)s.rejected,
-	    (unsigned long long)s.failed,
+	    (unsigned long long)s.failed, (unsigned long long)w->already,
 	    (unsigned long long)s.max_depth);
 	while (w->count > 0) {
 		event_clear(&w->ring[w->head]);

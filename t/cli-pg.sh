@@ -26,7 +26,7 @@ bs db init
 is "$RC" 0 "db init succeeds"
 like "$OUT$ERR" "created|version" "db init reports what it did"
 latest=$(db "SELECT max(version) FROM schema_version")
-is "$latest" 4 "every PostgreSQL migration applied"
+is "$latest" 5 "every PostgreSQL migration applied"
 bs db migrate
 is "$RC" 0 "db migrate on a current database"
 like "$OUT" "schema is current: version $latest" "db migrate reports the version"

@@ -49,5 +49,7 @@ is "$(pg_psql "SELECT count(*) FROM (SELECT subscriber FROM incidents
   "at most one active incident per subscriber"
 is "$(pg_psql "SELECT count(*) FROM events WHERE incident_id IS NULL")" 0 \
   "every event is attached to an incident"
+is "$(pg_psql "SELECT count(*) FROM (SELECT evidence FROM events GROUP BY evidence HAVING count(*) > 1) AS d")" 0 \
+  "no event is stored twice (a retried batch whose COMMIT had gone through is recognised by its key)"
 
 done_testing

@@ -799,6 +799,43 @@ test_batch_as_one_by_one(void **state)
 	}
 }
 
+/* A batch key is recorded at most once: the retry of a batch whose COMMIT
+ * went through (its answer lost) stores nothing. */
+static void
+test_batch_once(void **state)
+{
+	struct fx *f = *state;
+	struct event evs[3];
+	struct record_result res[3];
+	int i, already = -1;
+
+	for (i = 0; i < 3; i++)
+		mkev(&evs[i], T0 + i, "once", "milter", "rate", 5, "");
+	assert_int_equal(store_record_events_once(f->st, &pol, "w1-7", evs, 3, res, &already), 0);
+	assert_int_equal(already, 0);
+	assert_true(res[2].event_id > 0);
+	assert_int_equal(store_record_events_once(f->st, &pol, "w1-7", evs, 3, res, &already), 0);
+	assert_int_equal(already, 1);
+	assert_int_equal(res[2].event_id, 0);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM events"), 3);
+	assert_int_equal(q_int(f->st, "SELECT event_count FROM incidents"), 3);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM event_batches"), 1);
+	/* another key records; no key (the CLI's events) always records */
+	assert_int_equal(store_record_events_once(f->st, &pol, "w1-8", evs, 3, res, &already), 0);
+	assert_int_equal(already, 0);
+	assert_int_equal(store_record_events(f->st, &pol, evs, 1, res), 0);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM events"), 7);
+	/* a key that came with a failed batch is not kept */
+	evs[1].score = NAN;
+	assert_int_equal(store_record_events_once(f->st, &pol, "w1-9", evs, 3, res, &already), STORE_ERR);
+	evs[1].score = 5;
+	assert_int_equal(store_record_events_once(f->st, &pol, "w1-9", evs, 3, res, &already), 0);
+	assert_int_equal(already, 0);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM events"), 10);
+	for (i = 0; i < 3; i++)
+		event_clear(&evs[i]);
+}
+
 static void
 test_all_or_nothing(void **state)
 {
@@ -1111,6 +1148,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_closed_opens_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_as_one_by_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
