@@ -292,37 +292,17 @@ seen_free(void)
 	cur_nseen = 0;
 }
 
-void
-conf_error(cfg_t *cfg, int *nerr, const char *fmt, ...)
+/* Report a check's message at the line of the first of keys the file set,
+ * else where cfg is, else where the option the message names was set. */
+static void __attribute__((format(printf, 4, 0)))
+conf_verror(cfg_t *cfg, int *nerr, const char *const *keys, const char *fmt, va_list ap)
 {
-	va_list ap;
-	const char *file;
-	int line;
-	char msg[1024];
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	where(cfg, &file, &line);
-	if (line <= 0)
-		seen_lookup(msg, &file, &line);
-	report_at(file, line, "%s", msg);
-	if (nerr != NULL)
-		(*nerr)++;
-}
-
-void
-conf_error_keys(cfg_t *cfg, int *nerr, const char *const *keys, const char *fmt, ...)
-{
-	va_list ap;
 	const char *file = NULL;
 	int line = 0;
 	char msg[1024], probe[300];
 	size_t i;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	for (i = 0; keys != NULL && keys[i] != NULL && line <= 0; i++) {
 		snprintf(probe, sizeof probe, "option '%s'", keys[i]);
 		seen_lookup(probe, &file, &line);
@@ -334,6 +314,26 @@ conf_error_keys(cfg_t *cfg, int *nerr, const char *const *keys, const char *fmt,
 	report_at(file, line, "%s", msg);
 	if (nerr != NULL)
 		(*nerr)++;
+}
+
+void
+conf_error(cfg_t *cfg, int *nerr, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_verror(cfg, nerr, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+conf_error_keys(cfg_t *cfg, int *nerr, const char *const *keys, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_verror(cfg, nerr, keys, fmt, ap);
+	va_end(ap);
 }
 
 /* Bounds are matched by option name and enclosing section name, because
