@@ -8,7 +8,9 @@
  * or else to whoever held an address in the reported message's Received
  * trace at that hop's time, and records an fbl_complaint event.  Every
  * report read is kept in fbl_complaints, attributed or not, so that none
- * is lost; a report fed twice counts once.
+ * is lost; a report fed twice counts once.  Header values the desk sees
+ * (From, Subject, User-Agent) come from lib/arf.c with their RFC 2047
+ * encoded-words decoded into clean UTF-8.
  */
 #include "config.h"
 #include "allowlist.h"
@@ -279,12 +281,16 @@ ingest_one(void *ud, const char *msg, size_t len, int index, long line)
 	int rc;
 
 	g->n++;
-	if (arf_parse(msg, len, &r, err, sizeof err) != 0) {
+	if (arf_parse_at(msg, len, line, &r, err, sizeof err) != 0) {
 		g->invalid++;
 		fprintf(stderr, "%s: message %d (line %ld): %s\n", g->name, index, line, err);
 		ingest_row(g, index, line, "invalid", err, NULL, NULL, NULL, NULL, 0, NULL, NULL);
 		return 0;
 	}
+	/* oddities (an encoded-word that could not be decoded, ...) name the
+	 * field and its line; they are kept with the complaint too */
+	if (r.warning[0] != '\0')
+		fprintf(stderr, "%s: message %d (line %ld): warning: %s\n", g->name, index, line, r.warning);
 	/* attribution: Source-IP at Arrival-Date, else the Received trace */
 	if (r.source_ip != NULL) {
 		int64_t t = r.arrival_ms;

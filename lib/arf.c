@@ -9,11 +9,17 @@
  * multipart/mixed), base64 or quoted-printable parts, the reported message
  * as message/rfc822 or text/rfc822-headers, LF or CRLF line ends.
  *
- * It does not decode RFC 2047 encoded words, follow message/external-body,
- * or keep any body text.
+ * RFC 2047 encoded-words are decoded (lib/rfc2047.c) in the fields where
+ * RFC 2047 allows them and the desk reads them: From and Subject of the
+ * report and of the reported message, and User-Agent; every such value is
+ * made valid UTF-8 without control characters.  A word that cannot be
+ * decoded stays as it was, with a warning naming the field and its line.
+ *
+ * It does not follow message/external-body, or keep any body text.
  */
 #include "config.h"
 #include "arf.h"
+#include "rfc2047.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -35,6 +41,8 @@
 struct hfield {
 	char *name;
 	char *value;
+	size_t vlen;             /* strlen(value): folded lines add in constant time */
+	long line;               /* 1-based line of the field in the block */
 };
 
 struct hblock {
@@ -99,32 +107,40 @@ dup_range(const char *s, size_t n)
 
 /*
  * Parse a header block; returns the offset just after the empty line that
- * ends it (or len when there is none).  Lines that are neither a field nor
- * a continuation are skipped.  Values are unfolded and trimmed, cut at
- * ARF_MAX_VALUE bytes.
+ * ends it (or len when there is none) and, when nlines is not NULL, the
+ * number of lines read.  Lines that are neither a field nor a continuation
+ * are skipped.  Values are unfolded and trimmed, cut at ARF_MAX_VALUE
+ * bytes.
  */
 static size_t
-hb_parse(const char *s, size_t len, struct hblock *hb)
+hb_parse(const char *s, size_t len, struct hblock *hb, long *nlines)
 {
 	size_t pos = 0;
 	const char *ls;
 	size_t ll;
+	long line = 0;
 
 	while (pos < len) {
 		size_t next = next_line(s, len, pos, &ls, &ll);
-		if (ll == 0)
+		line++;
+		if (ll == 0) {
+			if (nlines != NULL)
+				*nlines = line;
 			return next;
+		}
 		if ((ls[0] == ' ' || ls[0] == '\t') && hb->n > 0) {
 			struct hfield *f = &hb->f[hb->n - 1];
-			size_t cur = strlen(f->value);
+			size_t cur = f->vlen;
 			if (cur < ARF_MAX_VALUE) {
 				size_t add = ll > ARF_MAX_VALUE - cur ? ARF_MAX_VALUE - cur : ll;
 				char *piece = dup_range(ls, add);
 				char *t = trim(piece);
-				f->value = xrealloc(f->value, cur + strlen(t) + 2);
-				if (cur > 0 && *t != '\0')
-					strcat(f->value, " ");
-				strcat(f->value, t);
+				size_t tl = strlen(t);
+				f->value = xrealloc(f->value, cur + tl + 2);
+				if (cur > 0 && tl > 0)
+					f->value[cur++] = ' ';
+				memcpy(f->value + cur, t, tl + 1);
+				f->vlen = cur + tl;
 				free(piece);
 			}
 		} else {
@@ -145,25 +161,38 @@ hb_parse(const char *s, size_t len, struct hblock *hb)
 				hb->f[hb->n].name = dup_range(ls, nlen);
 				v = dup_range(colon + 1, vlen > ARF_MAX_VALUE ? ARF_MAX_VALUE : vlen);
 				hb->f[hb->n].value = xstrdup(trim(v));
+				hb->f[hb->n].vlen = strlen(hb->f[hb->n].value);
+				hb->f[hb->n].line = line;
 				free(v);
 				hb->n++;
 			}
 		}
 		pos = next;
 	}
+	if (nlines != NULL)
+		*nlines = line;
 	return len;
+}
+
+/* First field of that name (case-insensitive), or NULL.  Borrowed. */
+static const struct hfield *
+hb_field(const struct hblock *hb, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < hb->n; i++)
+		if (strcasecmp(hb->f[i].name, name) == 0)
+			return &hb->f[i];
+	return NULL;
 }
 
 /* First value of a field (case-insensitive name), or NULL.  Borrowed. */
 static const char *
 hb_get(const struct hblock *hb, const char *name)
 {
-	size_t i;
+	const struct hfield *f = hb_field(hb, name);
 
-	for (i = 0; i < hb->n; i++)
-		if (strcasecmp(hb->f[i].name, name) == 0)
-			return hb->f[i].value;
-	return NULL;
+	return f ? f->value : NULL;
 }
 
 /* ---------------------------------------------------------------- MIME bits */
@@ -572,6 +601,7 @@ struct walk {
 	struct arf_report *r;
 	int have_fbr;            /* a feedback-report part was read */
 	int parts;
+	long first_line;         /* the message's first line in its file */
 	char *err;
 	size_t errlen;
 };
@@ -594,8 +624,68 @@ dup_field(const struct hblock *hb, const char *name)
 	return v ? xstrdup(v) : NULL;
 }
 
+/*
+ * The value of field name with its RFC 2047 encoded-words decoded, as
+ * clean UTF-8 (caller frees), or NULL when the field is absent.  An
+ * encoded-word that cannot be decoded stays as it was and adds a warning
+ * naming the field (with what, e.g. " of the reported message") and its
+ * line in the file: block_line is the line the header block starts on in
+ * the message, 0 when the block was decoded from base64 or
+ * quoted-printable and has no line of its own (then where names the part).
+ */
+static char *
+decoded_field(struct walk *w, const struct hblock *hb, const char *name, const char *what, long block_line,
+    const char *where)
+{
+	const struct hfield *f = hb_field(hb, name);
+	char why[112], msg[240];
+	char *v;
+	int kept = 0;
+
+	if (f == NULL)
+		return NULL;
+	if (strcasecmp(name, "From") == 0) {
+		/* an address field: only the display name may hold encoded-words
+		 * (RFC 2047 5.3), and what they decode to ("<x@y>") must not be
+		 * taken for the address, so the address is found first */
+		const char *lt = memrchr(f->value, '<', f->vlen);
+		if (lt != NULL && f->vlen > 0 && f->value[f->vlen - 1] == '>') {
+			size_t pl = (size_t)(lt - f->value);
+			char *phrase = rfc2047_decode(f->value, pl, &kept, why, sizeof why);
+			char *addr = rfc2047_clean(lt, f->vlen - pl);
+			v = xasprintf("%s%s%s", phrase, *phrase ? " " : "", addr);
+			free(phrase);
+			free(addr);
+		} else if (memchr(f->value, '@', f->vlen) != NULL) {
+			v = rfc2047_clean(f->value, f->vlen);          /* a bare address */
+		} else {
+			v = rfc2047_decode(f->value, f->vlen, &kept, why, sizeof why);
+		}
+	} else {
+		v = rfc2047_decode(f->value, f->vlen, &kept, why, sizeof why);
+	}
+	if (kept > 0) {
+		if (block_line > 0)
+			snprintf(msg, sizeof msg, "line %ld: %s%s: %d encoded-word%s left as %s (%s)",
+			    w->first_line + block_line - 1 + f->line - 1, name, what, kept, kept == 1 ? "" : "s",
+			    kept == 1 ? "it was" : "they were", why);
+		else
+			snprintf(msg, sizeof msg, "%s: %s%s: %d encoded-word%s left as %s (%s)", where, name, what, kept,
+			    kept == 1 ? "" : "s", kept == 1 ? "it was" : "they were", why);
+		add_warning(w->r, msg);
+	}
+	return v;
+}
+
+/* Does this Content-Transfer-Encoding leave the lines as they are? */
 static int
-read_feedback_report(struct walk *w, const char *s, size_t len, const char *where)
+cte_identity(const char *cte)
+{
+	return cte == NULL || (strncasecmp(cte, "base64", 6) != 0 && strncasecmp(cte, "quoted-printable", 16) != 0);
+}
+
+static int
+read_feedback_report(struct walk *w, const char *s, size_t len, const char *where, long line)
 {
 	struct hblock hb = { 0 };
 	struct arf_report *r = w->r;
@@ -606,7 +696,7 @@ read_feedback_report(struct walk *w, const char *s, size_t len, const char *wher
 		add_warning(r, "more than one message/feedback-report part; the first is used");
 		return 0;
 	}
-	hb_parse(s, len, &hb);
+	hb_parse(s, len, &hb, NULL);
 	v = hb_get(&hb, "Feedback-Type");
 	if (v == NULL || *v == '\0') {
 		snprintf(w->err, w->errlen, "%s (message/feedback-report): missing the required Feedback-Type field", where);
@@ -628,7 +718,7 @@ read_feedback_report(struct walk *w, const char *s, size_t len, const char *wher
 		if (odd)
 			add_warning(r, "Feedback-Type is not a token; odd characters replaced");
 	}
-	r->user_agent = dup_field(&hb, "User-Agent");
+	r->user_agent = decoded_field(w, &hb, "User-Agent", "", line, where);
 	r->version = dup_field(&hb, "Version");
 	if (r->user_agent == NULL || r->version == NULL)
 		add_warning(r, "feedback-report lacks User-Agent or Version (required by RFC 5965)");
@@ -666,7 +756,7 @@ read_feedback_report(struct walk *w, const char *s, size_t len, const char *wher
 }
 
 static void
-read_reported_headers(struct walk *w, const char *s, size_t len)
+read_reported_headers(struct walk *w, const char *s, size_t len, const char *where, long line)
 {
 	struct hblock hb = { 0 };
 	struct arf_report *r = w->r;
@@ -677,9 +767,9 @@ read_reported_headers(struct walk *w, const char *s, size_t len)
 		return;
 	}
 	r->has_message = 1;
-	hb_parse(s, len, &hb);
-	r->msg_from = dup_field(&hb, "From");
-	r->msg_subject = dup_field(&hb, "Subject");
+	hb_parse(s, len, &hb, NULL);
+	r->msg_from = decoded_field(w, &hb, "From", " of the reported message", line, where);
+	r->msg_subject = decoded_field(w, &hb, "Subject", " of the reported message", line, where);
 	r->msg_message_id = dup_field(&hb, "Message-ID");
 	r->msg_date = dup_field(&hb, "Date");
 	for (i = 0; i < hb.n && r->n_received < ARF_MAX_RECEIVED; i++) {
@@ -697,15 +787,17 @@ read_reported_headers(struct walk *w, const char *s, size_t len)
 	hb_clear(&hb);
 }
 
-static int walk_entity(struct walk *w, const char *s, size_t len, int depth, const char *where);
+static int walk_entity(struct walk *w, const char *s, size_t len, int depth, const char *where, long line);
 
+/* line: the line s starts on in the message, 0 if it has none (decoded) */
 static int
 walk_multipart(struct walk *w, const struct ctype *ct, const char *s, size_t len, int depth,
-    const char *where)
+    const char *where, long line)
 {
 	char delim[140];
 	size_t dlen, pos = 0, part_start = 0;
 	int in_part = 0, closed = 0, nparts = 0;
+	long cur = line, part_line = 0;
 
 	if (ct->boundary[0] == '\0') {
 		snprintf(w->err, w->errlen, "%s (%s): no boundary parameter", where, ct->type);
@@ -733,15 +825,17 @@ walk_multipart(struct walk *w, const struct ctype *ct, const char *s, size_t len
 					return -1;
 				}
 				snprintf(sub, sizeof sub, "%s part %d", where, nparts);
-				if (walk_entity(w, s + part_start, end - part_start, depth + 1, sub) != 0)
+				if (walk_entity(w, s + part_start, end - part_start, depth + 1, sub, part_line) != 0)
 					return -1;
 			}
 			if (is_close)
 				closed = 1;
 			in_part = 1;
 			part_start = next;
+			part_line = line > 0 ? cur + 1 : 0;
 		}
 		pos = next;
+		cur++;
 	}
 	if (!closed) {
 		if (!in_part) {
@@ -754,7 +848,7 @@ walk_multipart(struct walk *w, const struct ctype *ct, const char *s, size_t len
 			char sub[96];
 			nparts++;
 			snprintf(sub, sizeof sub, "%s part %d", where, nparts);
-			if (walk_entity(w, s + part_start, len - part_start, depth + 1, sub) != 0)
+			if (walk_entity(w, s + part_start, len - part_start, depth + 1, sub, part_line) != 0)
 				return -1;
 		}
 	}
@@ -762,34 +856,38 @@ walk_multipart(struct walk *w, const struct ctype *ct, const char *s, size_t len
 }
 
 static int
-walk_entity(struct walk *w, const char *s, size_t len, int depth, const char *where)
+walk_entity(struct walk *w, const char *s, size_t len, int depth, const char *where, long line)
 {
 	struct hblock hb = { 0 };
 	struct ctype ct;
 	size_t body;
 	const char *cte;
+	long nl = 0, body_line;
 	int rc = 0;
 
 	if (depth > ARF_MAX_DEPTH) {
 		snprintf(w->err, w->errlen, "%s: MIME nested deeper than %d levels", where, ARF_MAX_DEPTH);
 		return -1;
 	}
-	body = hb_parse(s, len, &hb);
+	body = hb_parse(s, len, &hb, &nl);
+	body_line = line > 0 ? line + nl : 0;
 	ctype_parse(hb_get(&hb, "Content-Type"), &ct);
 	cte = hb_get(&hb, "Content-Transfer-Encoding");
+	if (!cte_identity(cte))
+		body_line = 0;          /* decoded text has no lines in the file */
 	if (strncmp(ct.type, "multipart/", 10) == 0) {
-		rc = walk_multipart(w, &ct, s + body, len - body, depth, where);
+		rc = walk_multipart(w, &ct, s + body, len - body, depth, where, line > 0 ? line + nl : 0);
 	} else if (strcmp(ct.type, "message/feedback-report") == 0) {
 		size_t dlen;
 		char *d = cte_decode(cte, s + body, len - body, &dlen);
-		rc = read_feedback_report(w, d, dlen, where);
+		rc = read_feedback_report(w, d, dlen, where, body_line);
 		free(d);
 	} else if (strcmp(ct.type, "message/rfc822") == 0 || strcmp(ct.type, "text/rfc822-headers") == 0 ||
 	    strcmp(ct.type, "message/rfc822-headers") == 0 || strcmp(ct.type, "message/global") == 0 ||
 	    strcmp(ct.type, "message/global-headers") == 0) {
 		size_t dlen;
 		char *d = cte_decode(cte, s + body, len - body, &dlen);
-		read_reported_headers(w, d, dlen);
+		read_reported_headers(w, d, dlen, where, body_line);
 		free(d);
 	}
 	hb_clear(&hb);
@@ -815,6 +913,7 @@ arf_report_clear(struct arf_report *r)
 	free(r->msg_message_id);
 	free(r->msg_date);
 	free(r->report_from);
+	free(r->report_subject);
 	free(r->report_date);
 	free(r->report_message_id);
 	memset(r, 0, sizeof *r);
@@ -823,22 +922,32 @@ arf_report_clear(struct arf_report *r)
 int
 arf_parse(const char *buf, size_t len, struct arf_report *out, char *err, size_t errlen)
 {
+	return arf_parse_at(buf, len, 1, out, err, errlen);
+}
+
+int
+arf_parse_at(const char *buf, size_t len, long first_line, struct arf_report *out, char *err, size_t errlen)
+{
 	struct hblock hb = { 0 };
 	struct ctype ct;
 	struct walk w;
 
+	memset(&w, 0, sizeof w);
+	w.r = out;
+	w.first_line = first_line > 0 ? first_line : 1;
 	memset(out, 0, sizeof *out);
 	out->incidents = 1;
 	if (len == 0) {
 		snprintf(err, errlen, "empty message");
 		return -1;
 	}
-	hb_parse(buf, len, &hb);
+	hb_parse(buf, len, &hb, NULL);
 	if (hb.n == 0) {
 		snprintf(err, errlen, "no header fields: not a mail message");
 		return -1;
 	}
-	out->report_from = dup_field(&hb, "From");
+	out->report_from = decoded_field(&w, &hb, "From", "", 1, "message");
+	out->report_subject = decoded_field(&w, &hb, "Subject", "", 1, "message");
 	out->report_date = dup_field(&hb, "Date");
 	out->report_message_id = dup_field(&hb, "Message-ID");
 	ctype_parse(hb_get(&hb, "Content-Type"), &ct);
@@ -856,11 +965,9 @@ arf_parse(const char *buf, size_t len, struct arf_report *out, char *err, size_t
 		arf_report_clear(out);
 		return -1;
 	}
-	memset(&w, 0, sizeof w);
-	w.r = out;
 	w.err = err;
 	w.errlen = errlen;
-	if (walk_entity(&w, buf, len, 0, "message") != 0) {
+	if (walk_entity(&w, buf, len, 0, "message", 1) != 0) {
 		arf_report_clear(out);
 		return -1;
 	}

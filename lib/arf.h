@@ -7,7 +7,10 @@
  * quoted-printable parts, a message/feedback-report part, and the reported
  * message as message/rfc822 or text/rfc822-headers.  Only header fields are
  * kept, never the reported message's body.  It never crashes on junk: it
- * returns -1 with a message naming the part or field.
+ * returns -1 with a message naming the part or field.  RFC 2047
+ * encoded-words are decoded in From, Subject (of the report and of the
+ * reported message) and User-Agent, which come out as clean UTF-8
+ * (lib/rfc2047.h); the other fields are given as they came.
  *
  * The composer writes a report with three parts: a human-readable text, the
  * machine-readable message/feedback-report, and the reported message's
@@ -59,10 +62,12 @@ struct arf_report {
 
 	/* the report message itself */
 	char *report_from;       /* From: of the report (who complains) */
+	char *report_subject;
 	char *report_date;
 	char *report_message_id;
 
-	char warning[256];       /* non-fatal oddities ("" when none) */
+	char warning[256];       /* non-fatal oddities ("" when none), each naming
+	                          * the field and its line or part */
 };
 
 /*
@@ -71,6 +76,10 @@ struct arf_report {
  * (out is cleared).
  */
 int arf_parse(const char *buf, size_t len, struct arf_report *out, char *err, size_t errlen);
+/* The same for a message that starts on line first_line of its file (an
+ * mbox): warnings then name lines of the file. */
+int arf_parse_at(const char *buf, size_t len, long first_line, struct arf_report *out, char *err,
+    size_t errlen);
 void arf_report_clear(struct arf_report *r);
 
 /*

@@ -103,4 +103,33 @@ bs ingest-arf "$T/bob.mbox" --json
 is "$(jq_py 'j["allowlisted"], j["reports"][0]["event_id"]')" "(1, None)" "allowlisted: no event"
 like "$(jq_py 'j["reports"][0]["note"]')" "allowlisted by entry" "and says by which entry"
 is "$(db "SELECT count(*) FROM audit WHERE action='complaints.ingest'")" 14 "every ingestion run that read messages is audited (not dry runs)"
+# RFC 2047 encoded-words (Latin-1, UTF-8 B and Q, Windows-1252, ISO-8859-15,
+# one in an unknown charset): decoded where the desk sees them, the one that
+# cannot be decoded kept and warned about with the file, message and line
+bs ingest-arf "$F/08-encoded-words.eml" --json
+is "$RC" 0 "report with encoded-words ingested"
+is "$(jq_py 'j["reports"][0]["subscriber"]')" "alice" "attributed"
+is "$(jq_py 'j["reports"][0]["user_agent"]')" "GroßePost-FBL/3.0" "User-Agent decoded (UTF-8, Q)"
+is "$(jq_py 'j["reports"][0]["reporter"]')" "fbl@grosse-post.example" "reporter: the address behind an encoded display name"
+like "$ERR" '08-encoded-words\.eml: message 1 \(line 1\): warning: line 32: Subject of the reported message: 1 encoded-word left as it was \(unknown charset "x-klingon"\)' "undecodable word: file, message, line and field named"
+bs complaints list --json
+is "$(jq_py '[c["reporter"] for c in j if c["source_ip"] == "100.64.1.10" and "klingon" in (c["detail"] or "")]')" "['fbl@grosse-post.example']" "complaints list shows it with the warning"
+is "$(db "SELECT user_agent FROM fbl_complaints WHERE reporter='fbl@grosse-post.example'")" "GroßePost-FBL/3.0" "stored decoded"
+is "$(db "SELECT json_extract(evidence, '\$.user_agent') FROM events ORDER BY id DESC LIMIT 1")" "GroßePost-FBL/3.0" "event evidence decoded"
+if db "SELECT * FROM fbl_complaints; SELECT evidence FROM events" | grep -q -e "Nur heute" -e "Uhren" -e "ISO-8859-15"; then ok 1 "reported message's Subject and From not stored"; else ok 0 "reported message's Subject and From not stored"; fi
+# in an mbox the line is the file's
+{ printf 'From a@b Mon Nov 16 10:00:00 2026\n'; cat "$F/01-multipart-report.eml"; printf '\nFrom a@b Mon Nov 16 10:00:01 2026\n'; cat "$F/08-encoded-words.eml"; } >"$T/enc.mbox"
+bs ingest-arf --dry-run "$T/enc.mbox"
+is "$RC" 0 "mbox with encoded-words"
+like "$ERR" 'enc\.mbox: message 2 \(line 52\): warning: line 83: Subject of the reported message' "the warning names the mbox's line"
+# encoded control characters and invalid bytes never reach the table
+sed -e 's/^User-Agent: .*/User-Agent: =?UTF-8?Q?evil=1B[2J=0D=0AX?= =?UTF-8?Q?=C3=28?=/' \
+    -e 's/fbl-8-20261113@/fbl-8b@/' "$F/08-encoded-words.eml" >"$T/ctl.eml"
+bs ingest-arf "$T/ctl.eml" --json
+is "$RC" 0 "report with encoded control characters ingested"
+is "$(jq_py 'j["reports"][0]["user_agent"]')" "evil [2J X =?UTF-8?Q?=C3=28?=" "controls made blanks, invalid UTF-8 word kept"
+like "$(jq_py 'j["reports"][0]["warning"]')" "User-Agent: 1 encoded-word left as it was \(bytes not valid in UTF-8\)" "and warned about"
+if db "SELECT user_agent FROM fbl_complaints" | LC_ALL=C grep -q "$(printf '\033')"; then ok 1 "no escape stored"; else ok 0 "no escape stored"; fi
+bs ingest-arf "$T/ctl.eml"
+like "$OUT" "duplicate" "table output fine"
 done_testing

@@ -1,7 +1,8 @@
 /*
  * test_arf.c - the ARF parser on provider-shaped samples and broken ones,
  * the mbox splitter, RFC 5322 dates, and the composer (round trip through
- * the parser, no header injection, no body in the third part).
+ * the parser, no header injection, no body in the third part), RFC 2047
+ * encoded-words in the fields the desk sees.
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arf.h"
 #include "util.h"
@@ -304,6 +306,111 @@ test_truncations(void **state)
 	free(buf);
 }
 
+/* RFC 2047 encoded-words in the fields the desk sees: decoded into clean
+ * UTF-8; one that cannot be decoded is kept and warned about with its
+ * field and line. */
+static void
+test_encoded_words(void **state)
+{
+	struct arf_report r;
+	char err[256];
+	size_t len;
+	char *buf;
+
+	(void)state;
+	assert_int_equal(parse_fixture("08-encoded-words.eml", &r, err, sizeof err), 0);
+	assert_string_equal(r.report_from, "Gro\xc3\x9f" "e Post Beschwerdestelle <fbl@grosse-post.example>");
+	assert_string_equal(r.report_subject, "Beschwerde: Spam von 100.64.1.10 \xe2\x80\x93 bitte pr\xc3\xbc" "fen");
+	assert_string_equal(r.user_agent, "Gro\xc3\x9f" "ePost-FBL/3.0");
+	assert_string_equal(r.msg_from, "\xe2\x80\x9cUhren Sonderangebot\xe2\x80\x9d <angebot@rolex-billig.example>");
+	assert_string_equal(r.msg_subject, "Nur heute: 99 \xe2\x82\xac statt 999 \xe2\x82\xac! =?X-KLINGON?Q?tlhIngan?=");
+	assert_string_equal(r.warning, "line 32: Subject of the reported message: 1 encoded-word left as it was "
+	    "(unknown charset \"x-klingon\")");
+	/* machine fields are not touched */
+	assert_string_equal(r.source_ip, "100.64.1.10");
+	assert_string_equal(r.reported_domain, "rolex-billig.example");
+	assert_string_equal(r.msg_message_id, "<deal-888@rolex-billig.example>");
+	arf_report_clear(&r);
+
+	/* the same message on line 100 of an mbox: the warning names the file's line */
+	buf = fixture("08-encoded-words.eml", &len);
+	assert_int_equal(arf_parse_at(buf, len, 100, &r, err, sizeof err), 0);
+	assert_non_null(strstr(r.warning, "line 131: Subject of the reported message"));
+	arf_report_clear(&r);
+	free(buf);
+}
+
+#define MINI_HEAD "From: =?UTF-8?Q?a_=3Cevil=40x.example=3E?= <fbl@real.example>\n" \
+	"Subject: =?UTF-8?Q?caf=C3=A9?= =?UTF-8?Q?=0D=0ABcc:_x?=\n" \
+	"Message-ID: <m@real.example>\n" \
+	"Content-Type: multipart/report; report-type=feedback-report; boundary=\"z\"\n\n" \
+	"--z\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n" \
+	"User-Agent: =?UTF-8?Q?x=FFy?= 1.0\nVersion: 1\nSource-IP: 192.0.2.1\n\n"
+
+static void
+test_encoded_words_parts(void **state)
+{
+	/* the third part in base64: its fields have no line of their own */
+	const char *msg = MINI_HEAD "--z\nContent-Type: text/rfc822-headers\nContent-Transfer-Encoding: base64\n\n"
+	    "RnJvbTogPT9YLUJBRD9RP3g/PSA8YUBiLmV4YW1wbGU+ClN1YmplY3Q6ID0/VVRGLTg/Qj93NlE9Pz0K\n--z--\n";
+	struct arf_report r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(arf_parse(msg, strlen(msg), &r, err, sizeof err), 0);
+	/* what an encoded display name decodes to is not taken for the address */
+	assert_string_equal(r.report_from, "a <evil@x.example> <fbl@real.example>");
+	/* decoded CR LF and the like never reach the value */
+	assert_string_equal(r.report_subject, "caf\xc3\xa9 Bcc: x");
+	/* invalid bytes: kept, warned, with the line */
+	assert_string_equal(r.user_agent, "=?UTF-8?Q?x=FFy?= 1.0");
+	assert_non_null(strstr(r.warning, "line 10: User-Agent: 1 encoded-word left as it was (bytes not valid in UTF-8)"));
+	assert_string_equal(r.msg_from, "=?X-BAD?Q?x?= <a@b.example>");
+	assert_string_equal(r.msg_subject, "\xc3\xa4");
+	assert_non_null(strstr(r.warning, "message part 2: From of the reported message: 1 encoded-word left as it was "
+	    "(unknown charset \"x-bad\")"));
+	arf_report_clear(&r);
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A 1 MB Subject of folded encoded-words: cut, decoded, quickly. */
+static void
+test_encoded_words_overlong(void **state)
+{
+	const char *fold = " =?UTF-8?B?w6TDtsO8?=\n";
+	const char *tail = "Content-Type: multipart/report; report-type=feedback-report; boundary=\"z\"\n\n"
+	    "--z\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nUser-Agent: x\nVersion: 1\n\n--z--\n";
+	size_t fl = strlen(fold), cap = (1 << 20) + 4096, o;
+	char *buf = xmalloc(cap), err[256];
+	struct arf_report r;
+	int64_t t0;
+
+	(void)state;
+	o = (size_t)snprintf(buf, cap, "From: x@y.example\nSubject:");
+	while (o + fl < (size_t)1 << 20) {
+		memcpy(buf + o, fold, fl);
+		o += fl;
+	}
+	memcpy(buf + o, tail, strlen(tail));
+	o += strlen(tail);
+	t0 = mono_ms();
+	assert_int_equal(arf_parse(buf, o, &r, err, sizeof err), 0);
+	assert_true(mono_ms() - t0 < 2000);
+	assert_true(strlen(r.report_subject) > 600);
+	assert_true(strlen(r.report_subject) <= 4096);
+	assert_memory_equal(r.report_subject, "\xc3\xa4\xc3\xb6\xc3\xbc\xc3\xa4\xc3\xb6\xc3\xbc", 12);
+	arf_report_clear(&r);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -317,6 +424,9 @@ main(void)
 		cmocka_unit_test(test_dates),
 		cmocka_unit_test(test_compose_roundtrip),
 		cmocka_unit_test(test_truncations),
+		cmocka_unit_test(test_encoded_words),
+		cmocka_unit_test(test_encoded_words_parts),
+		cmocka_unit_test(test_encoded_words_overlong),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
