@@ -12,8 +12,12 @@
  *   bench_flowd records N
  *	flow records/s through the NetFlow v5 decoder and the detector,
  *	against parsing alone
- *   bench_flowd memory N
- *	bytes per tracked source with N sources (detector's own count and
+ *   bench_flowd path FILE [ROUNDS]
+ *	only flowd's path over FILE, best of ROUNDS (for a profiler)
+ *   bench_flowd memory N [ATTEMPTS]
+ *	bytes per tracked source with N sources making ATTEMPTS refused
+ *	attempts each (default 1: one-off sources, parked as first sightings;
+ *	2: every source counted in the counters) (detector's own count and
  *	the process's resident-set growth)
  */
 #include "config.h"
@@ -41,6 +45,19 @@ now_s(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* CPU time of this process: on a shared machine, other jobs stretch the
+ * wall clock of both loops unevenly; the CPU time they use does not. */
+static double
+cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double last_cpu;       /* CPU seconds of the last bare_loop/inproc_path */
 
 static void
 hit(void *ud, const struct df_hit *h)
@@ -117,6 +134,7 @@ gen(const char *path, long n, long every)
 
 struct path_ctx {
 	struct df *df;
+	struct df_queue q;
 	int linktype;
 	uint64_t tcp;
 };
@@ -126,20 +144,26 @@ path_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
 {
 	struct path_ctx *c = (struct path_ctx *)user;
 	struct fd_packet pk;
-	struct df_segment s;
+	struct df_segment *s;
 
 	if (flow_decode(c->linktype, data, h->caplen, &pk) != FD_OK)
 		return;
 	c->tcp++;
-	memset(&s, 0, sizeof s);
-	s.ts_ms = (int64_t)h->ts.tv_sec * 1000 + h->ts.tv_usec / 1000;
-	s.src.family = s.dst.family = pk.family;
-	memcpy(s.src.a, pk.src, 16);
-	memcpy(s.dst.a, pk.dst, 16);
-	s.sport = pk.sport;
-	s.dport = pk.dport;
-	s.flags = pk.flags;
-	df_segment(c->df, &s);
+	/* as botsentry-flowd -r does (flow/input_pcap.c, file_cb) */
+	if (!df_segment_wanted(pk.sport, pk.dport, pk.flags)) {
+		df_queue_tick(c->df, &c->q, (int64_t)h->ts.tv_sec * 1000 + h->ts.tv_usec / 1000);
+		return;
+	}
+	s = df_queue_next(c->df, &c->q);
+	s->ts_ms = (int64_t)h->ts.tv_sec * 1000 + h->ts.tv_usec / 1000;
+	s->src.family = s->dst.family = pk.family;
+	memcpy(s->src.a, pk.src, 16);
+	memcpy(s->dst.a, pk.dst, 16);
+	s->sport = pk.sport;
+	s->dport = pk.dport;
+	s->flags = pk.flags;
+	s->input = 0;
+	df_queue_commit(c->df, &c->q);
 }
 
 static double
@@ -156,16 +180,20 @@ bare_loop(const char *file, uint64_t *npk)
 		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
+	last_cpu = cpu_s();
 	t0 = now_s();
 	while (pcap_next_ex(p, &h, &d) == 1) {
 		n++;
 		sum += d[h->caplen - 1];      /* touch the packet */
 	}
 	t0 = now_s() - t0;
+	last_cpu = cpu_s() - last_cpu;
 	pcap_close(p);
 	*npk = n + (sum & 0);
 	return t0;
 }
+
+static struct df_stats last_stats;
 
 static double
 inproc_path(const char *file, uint64_t *npk, uint64_t *hits)
@@ -182,11 +210,15 @@ inproc_path(const char *file, uint64_t *npk, uint64_t *hits)
 	c.df = df_new(&s, hit, hits);
 	df_input_add(c.df, "bench", 1);
 	c.linktype = pcap_datalink(p);
+	last_cpu = cpu_s();
 	t0 = now_s();
 	while ((r = pcap_dispatch(p, 4096, path_cb, (u_char *)&c)) > 0)
-		;
+		df_queue_drain(c.df, &c.q);
+	df_queue_drain(c.df, &c.q);
 	df_flush(c.df);
 	t0 = now_s() - t0;
+	last_cpu = cpu_s() - last_cpu;
+	df_get_stats(c.df, &last_stats);
 	*npk = c.tcp;
 	pcap_close(p);
 	df_free(c.df);
@@ -219,25 +251,51 @@ static int
 bench_pcap(const char *file, const char *flowd, const char *conf)
 {
 	uint64_t n, tcp, hits = 0;
-	double tb, ti, tf, best_b = 1e9, best_i = 1e9, best_f = 1e9;
+	double tb, ti, tf, best_b = 1e9, best_i = 1e9, best_f = 1e9, cpu_b = 1e9, cpu_i = 1e9;
 	int round;
 
 	bare_loop(file, &n);              /* warm the page cache */
 	for (round = 0; round < 3; round++) {
 		tb = bare_loop(file, &n);
+		if (last_cpu < cpu_b) cpu_b = last_cpu;
 		ti = inproc_path(file, &tcp, &hits);
+		if (last_cpu < cpu_i) cpu_i = last_cpu;
 		tf = flowd ? real_flowd(flowd, conf, file) : 0;
 		if (tb < best_b) best_b = tb;
 		if (ti < best_i) best_i = ti;
 		if (flowd && tf < best_f) best_f = tf;
 	}
 	printf("pcap file: %llu packets (best of 3 rounds)\n", (unsigned long long)n);
-	printf("  bare pcap_next_ex loop      %8.2f Mpkt/s  (%.3f s)  1.00x\n", n / best_b / 1e6, best_b);
-	printf("  flowd path, in process      %8.2f Mpkt/s  (%.3f s)  %.2fx  (%llu hits)\n", n / best_i / 1e6,
-	    best_i, best_b / best_i, (unsigned long long)(hits / 3));
+	printf("  bare pcap_next_ex loop      %8.2f Mpkt/s  (%.3f s)  1.00x   cpu %.3f s  1.00x\n",
+	    n / best_b / 1e6, best_b, cpu_b);
+	printf("  flowd path, in process      %8.2f Mpkt/s  (%.3f s)  %.2fx   cpu %.3f s  %.2fx  (%llu hits)\n",
+	    n / best_i / 1e6, best_i, best_b / best_i, cpu_i, cpu_b / cpu_i, (unsigned long long)(hits / 3));
+	printf("    detector: %llu attempts, %llu sources at the end; first sightings %llu parked,"
+	    " %llu promoted, %llu spilled, %llu evicted\n",
+	    (unsigned long long)last_stats.attempts, (unsigned long long)last_stats.sources,
+	    (unsigned long long)last_stats.first_parked, (unsigned long long)last_stats.first_promoted,
+	    (unsigned long long)last_stats.first_spilled, (unsigned long long)last_stats.first_evicted);
 	if (flowd)
 		printf("  botsentry-flowd -r (whole)  %8.2f Mpkt/s  (%.3f s)  %.2fx\n", n / best_f / 1e6, best_f,
 		    best_b / best_f);
+	return 0;
+}
+
+/* Only flowd's path, ROUNDS times (for a profiler: perf record). */
+static int
+bench_path(const char *file, int rounds)
+{
+	uint64_t tcp, hits = 0;
+	double t, best = 1e9;
+	int round;
+
+	for (round = 0; round < rounds; round++) {
+		t = inproc_path(file, &tcp, &hits);
+		if (t < best)
+			best = t;
+	}
+	printf("flowd path, in process: %llu TCP packets, best %.3f s, %.2f Mpkt/s (%llu hits)\n",
+	    (unsigned long long)tcp, best, tcp / best / 1e6, (unsigned long long)(hits / (uint64_t)rounds));
 	return 0;
 }
 
@@ -343,7 +401,7 @@ rss_kb(void)
 }
 
 static int
-bench_memory(long n)
+bench_memory(long n, int per)
 {
 	struct df_settings s;
 	struct df *df;
@@ -358,14 +416,15 @@ bench_memory(long n)
 	df = df_new(&s, hit, &hits);
 	df_input_add(df, "bench", 1);
 	t0 = now_s();
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n * per; i++) {
 		struct df_segment sg;
+		long k = i % n;              /* every source once, then again (per > 1) */
 		memset(&sg, 0, sizeof sg);
 		sg.ts_ms = 1700000400000LL + i / 1000;
 		sg.src.family = sg.dst.family = 4;
-		sg.src.a[0] = 10; sg.src.a[1] = (uint8_t)(i >> 16); sg.src.a[2] = (uint8_t)(i >> 8); sg.src.a[3] = (uint8_t)i;
-		sg.dst.a[0] = 198; sg.dst.a[1] = 18; sg.dst.a[3] = (uint8_t)i;
-		sg.sport = 1025;
+		sg.src.a[0] = 10; sg.src.a[1] = (uint8_t)(k >> 16); sg.src.a[2] = (uint8_t)(k >> 8); sg.src.a[3] = (uint8_t)k;
+		sg.dst.a[0] = 198; sg.dst.a[1] = 18; sg.dst.a[2] = (uint8_t)(i / n); sg.dst.a[3] = (uint8_t)k;
+		sg.sport = (uint16_t)(1025 + i / n);
 		sg.dport = 25;
 		sg.flags = 0x02;
 		df_segment(df, &sg);
@@ -375,7 +434,7 @@ bench_memory(long n)
 			a.src = sg.dst;
 			a.dst = sg.src;
 			a.sport = 25;
-			a.dport = 1025;
+			a.dport = sg.sport;
 			a.flags = 0x14;
 			df_segment(df, &a);
 		}
@@ -383,8 +442,10 @@ bench_memory(long n)
 	t0 = now_s() - t0;
 	after = rss_kb();
 	df_get_stats(df, &st);
-	printf("memory: %ld sources (%llu tracked, %llu evicted) in %.2f s\n", n,
-	    (unsigned long long)st.sources, (unsigned long long)st.source_evictions, t0);
+	printf("memory: %ld sources x %d attempt%s (%llu tracked: %llu counted, %llu parked; %llu evicted) in %.2f s\n",
+	    n, per, per > 1 ? "s" : "", (unsigned long long)st.sources,
+	    (unsigned long long)(st.sources - st.first_live), (unsigned long long)st.first_live,
+	    (unsigned long long)st.source_evictions, t0);
 	printf("  detector's own count        %8.1f bytes/source (%.1f MiB)\n",
 	    (double)st.bytes / (double)n, (double)st.bytes / 1048576.0);
 	printf("  resident-set growth         %8.1f bytes/source (%.1f MiB)\n",
@@ -400,10 +461,13 @@ main(int argc, char **argv)
 		return gen(argv[2], atol(argv[3]), argc >= 5 && atol(argv[4]) > 0 ? atol(argv[4]) : 8);
 	if (argc >= 3 && strcmp(argv[1], "pcap") == 0)
 		return bench_pcap(argv[2], argc >= 5 ? argv[3] : NULL, argc >= 5 ? argv[4] : NULL);
+	if (argc >= 3 && strcmp(argv[1], "path") == 0)
+		return bench_path(argv[2], argc >= 4 ? atoi(argv[3]) : 3);
 	if (argc >= 3 && strcmp(argv[1], "records") == 0)
 		return bench_records(atol(argv[2]));
 	if (argc >= 3 && strcmp(argv[1], "memory") == 0)
-		return bench_memory(atol(argv[2]));
-	fprintf(stderr, "usage: bench_flowd gen FILE N [EVERY] | pcap FILE [FLOWD CONF] | records N | memory N\n");
+		return bench_memory(atol(argv[2]), argc >= 4 && atoi(argv[3]) > 0 ? atoi(argv[3]) : 1);
+	fprintf(stderr, "usage: bench_flowd gen FILE N [EVERY] | pcap FILE [FLOWD CONF] | path FILE [ROUNDS]"
+	    " | records N | memory N [ATTEMPTS]\n");
 	return 64;
 }

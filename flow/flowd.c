@@ -205,7 +205,8 @@ stats_json(struct flowd *fd, struct flow_input **inputs, int ninputs)
 	    "\"attempts\":%llu,\"established\":%llu,\"refused\":%llu,\"unanswered\":%llu,\"unknown\":%llu,"
 	    "\"smarthost\":%llu,\"retransmits\":%llu,\"pending\":%llu,\"pending_evicted\":%llu,"
 	    "\"hits\":%llu,\"sources\":%llu,\"source_evictions\":%llu,\"source_expirations\":%llu,"
-	    "\"state_evictions\":%llu,\"bytes\":%llu},"
+	    "\"state_evictions\":%llu,\"bytes\":%llu,\"first_parked\":%llu,\"first_promoted\":%llu,"
+	    "\"first_spilled\":%llu,\"first_evicted\":%llu,\"first_expired\":%llu,\"first_live\":%llu},"
 	    "\"events\":%llu,\"allowlisted\":%llu,\"submit_failed\":%llu,"
 	    "\"writer\":{\"submitted\":%llu,\"committed\":%llu,\"allowlisted\":%llu,\"dropped\":%llu,"
 	    "\"failed\":%llu},\"inputs\":{",
@@ -218,6 +219,9 @@ stats_json(struct flowd *fd, struct flow_input **inputs, int ninputs)
 	    (unsigned long long)s.hits, (unsigned long long)s.sources,
 	    (unsigned long long)s.source_evictions, (unsigned long long)s.source_expirations,
 	    (unsigned long long)s.state_evictions, (unsigned long long)s.bytes,
+	    (unsigned long long)s.first_parked, (unsigned long long)s.first_promoted,
+	    (unsigned long long)s.first_spilled, (unsigned long long)s.first_evicted,
+	    (unsigned long long)s.first_expired, (unsigned long long)s.first_live,
 	    (unsigned long long)fd->events, (unsigned long long)fd->allowlisted,
 	    (unsigned long long)fd->submit_failed,
 	    (unsigned long long)ws.submitted, (unsigned long long)ws.committed,

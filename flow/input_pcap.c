@@ -63,15 +63,16 @@ input_pcap_default_filter(int linktype, int replies, char *buf, size_t size)
 	return buf;
 }
 
-static void
-packet(struct flow_input *in, struct pcap_in *pi, const struct pcap_pkthdr *h, const u_char *data)
+/* Decode a frame: 1, or 0 when it holds no TCP segment (counted, and bad
+ * input reported). */
+static int
+decode(struct flow_input *in, struct pcap_in *pi, const struct pcap_pkthdr *h, const u_char *data,
+    struct fd_packet *pk)
 {
-	struct fd_packet pk;
-	struct df_segment s;
 	enum fd_result r;
 
 	pi->packets++;
-	r = flow_decode(pi->linktype, data, h->caplen, &pk);
+	r = flow_decode(pi->linktype, data, h->caplen, pk);
 	pi->result[r]++;
 	if (r != FD_OK) {
 		if (r == FD_TRUNCATED)
@@ -82,17 +83,39 @@ packet(struct flow_input *in, struct pcap_in *pi, const struct pcap_pkthdr *h, c
 			flowd_bad(in->fd, pi->place, "malformed_packet", "impossible IP or TCP header values");
 		else if (r == FD_BAD_LINK)
 			flowd_bad(in->fd, pi->place, "bad_link_type", "link type %d is not decoded", pi->linktype);
-		return;
+		return 0;
 	}
-	memset(&s, 0, sizeof s);
-	s.ts_ms = (int64_t)h->ts.tv_sec * 1000 + h->ts.tv_usec / 1000;
-	s.src.family = s.dst.family = pk.family;
-	memcpy(s.src.a, pk.src, 16);
-	memcpy(s.dst.a, pk.dst, 16);
-	s.sport = pk.sport;
-	s.dport = pk.dport;
-	s.flags = pk.flags;
-	s.input = in->df_input;
+	return 1;
+}
+
+static inline int64_t
+ts_ms_of(const struct pcap_pkthdr *h)
+{
+	return (int64_t)h->ts.tv_sec * 1000 + h->ts.tv_usec / 1000;
+}
+
+static void
+fill(struct df_segment *s, const struct fd_packet *pk, int64_t ts_ms, int input)
+{
+	s->ts_ms = ts_ms;
+	s->src.family = s->dst.family = pk->family;
+	memcpy(s->src.a, pk->src, 16);
+	memcpy(s->dst.a, pk->dst, 16);
+	s->sport = pk->sport;
+	s->dport = pk->dport;
+	s->flags = pk->flags;
+	s->input = input;
+}
+
+static void
+packet(struct flow_input *in, struct pcap_in *pi, const struct pcap_pkthdr *h, const u_char *data)
+{
+	struct fd_packet pk;
+	struct df_segment s;
+
+	if (!decode(in, pi, h, data, &pk))
+		return;
+	fill(&s, &pk, ts_ms_of(h), in->df_input);
 	df_segment(in->fd->df, &s);
 }
 
@@ -284,6 +307,7 @@ input_pcap_live_open(struct flowd *fd, const char *ifname, char *err, size_t err
 struct file_src {
 	struct flow_input in;        /* name and detector input only */
 	struct pcap_in pi;
+	struct df_queue *q;          /* shared look-ahead (detect_flow.h), drained per batch */
 	const char *path;
 	struct pcap_pkthdr *h;
 	const u_char *data;
@@ -294,8 +318,17 @@ static void
 file_cb(u_char *user, const struct pcap_pkthdr *h, const u_char *data)
 {
 	struct file_src *f = (struct file_src *)user;
+	struct df *df = f->in.fd->df;
+	struct fd_packet pk;
 
-	packet(&f->in, &f->pi, h, data);
+	if (!decode(&f->in, &f->pi, h, data, &pk))
+		return;
+	if (!df_segment_wanted(pk.sport, pk.dport, pk.flags)) {
+		df_queue_tick(df, f->q, ts_ms_of(h));      /* most of a full capture */
+		return;
+	}
+	fill(df_queue_next(df, f->q), &pk, ts_ms_of(h), f->in.df_input);
+	df_queue_commit(df, f->q);
 }
 
 /* Advance f to its next packet; done at its end or on an error. */
@@ -326,6 +359,7 @@ input_pcap_files(struct flowd *fd, char *const *files, int n)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
 	struct file_src *src = xcalloc((size_t)n, sizeof *src);
+	struct df_queue *q = xcalloc(1, sizeof *q);
 	int i, rc = 0, open = 0;
 	uint64_t packets = 0, tcp = 0, truncated = 0;
 	char err[512];
@@ -335,6 +369,7 @@ input_pcap_files(struct flowd *fd, char *const *files, int n)
 		const char *base = strrchr(files[i], '/');
 
 		f->path = files[i];
+		f->q = q;
 		f->in.fd = fd;
 		f->in.priv = &f->pi;
 		f->pi.place = f->path;
@@ -373,6 +408,7 @@ input_pcap_files(struct flowd *fd, char *const *files, int n)
 
 			flowd_lock(fd);
 			r = pcap_dispatch(src[i].pi.p, 4096, file_cb, (u_char *)&src[i]);
+			df_queue_drain(fd->df, q);
 			flowd_unlock(fd);
 			if (r == 0 || r == PCAP_ERROR_BREAK)
 				break;
@@ -396,9 +432,10 @@ input_pcap_files(struct flowd *fd, char *const *files, int n)
 					best = &src[i];
 			if (best == NULL)
 				break;
-			packet(&best->in, &best->pi, best->h, best->data);
+			file_cb((u_char *)best, best->h, best->data);
 			file_next(fd, best, &rc);
 		}
+		df_queue_drain(fd->df, q);
 		flowd_unlock(fd);
 	}
 	for (i = 0; i < n; i++) {
@@ -420,5 +457,6 @@ input_pcap_files(struct flowd *fd, char *const *files, int n)
 	log_info("flowd files=%d packets=%llu tcp=%llu truncated=%llu", n, (unsigned long long)packets,
 	    (unsigned long long)tcp, (unsigned long long)truncated);
 	free(src);
+	free(q);
 	return rc;
 }

@@ -1,15 +1,23 @@
 /*
  * detect_flow.c - the direct_mx detector over per-source sliding windows.
  *
- * Three structures, all bounded:
+ * Four structures, all bounded:
  *  - pending attempts: a ring in arrival order (so that timeouts are found
- *    at its head) with an open-addressing index on the 5-tuple;
+ *    at its head; one cache line per attempt) with an open-addressing index
+ *    on the 5-tuple;
+ *  - first sightings: the first resolved attempt of an IPv4 source, parked
+ *    in a bucketed table until the source makes a second one (most never
+ *    do), then replayed into the counters (see that section: the counts
+ *    come out exactly as if it had gone there directly);
  *  - per-source counts: a counters.h table (attempts, failed, smarthost
  *    uses, distinct destinations over one window), with its own cap,
  *    eviction and idle expiry;
  *  - firing state and destination samples: a small set-associative cache
  *    for sources that came near the thresholds, so that a flood of one-SYN
- *    sources costs only the counters.
+ *    sources costs only the first sightings.
+ * Under a flood of one-SYN sources each attempt is one random cache line
+ * of the pending index and one of the first sightings, both fetched ahead
+ * of use (df_queue, prefetch_pending); see bench/flow.md.
  * See detect_flow.h for what is counted and when a hit is reported.
  */
 #include "config.h"
@@ -22,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -35,15 +44,16 @@
 
 enum { C_ATTEMPTS = 0, C_FAILED, C_SMARTHOST, C_N };
 
+/* 64 bytes, one cache line (the ring is aligned to 64) */
 struct pending {
-	uint64_t hash;           /* of the 5-tuple (tuple_hash) */
+	int64_t ts_ms;           /* the SYN's traffic time */
+	int64_t deadline_ms;     /* resolved as unanswered at this watermark */
+	uint32_t hash;           /* low half of the 5-tuple's tuple_hash (the index's) */
 	struct df_addr src, dst;
 	uint16_t sport, dport;
 	uint8_t input;
 	uint8_t smarthost;
 	uint8_t live;
-	int64_t ts_ms;           /* the SYN's traffic time */
-	int64_t deadline_ms;     /* resolved as unanswered at this watermark */
 };
 
 struct fstate {
@@ -54,6 +64,10 @@ struct fstate {
 	uint8_t n_sample;
 	struct df_addr sample[DF_SAMPLE_MAX];
 };
+
+struct fbucket;
+
+_Static_assert(sizeof(struct pending) == 64, "a pending attempt is one cache line");
 
 struct df {
 	struct df_settings set;
@@ -69,11 +83,23 @@ struct df {
 	struct pending *ring;
 	size_t ring_cap;         /* power of two */
 	uint64_t head, tail;
-	uint32_t *index;         /* ring position + 1; 0 empty */
+	uint64_t *index;         /* IDX_WORD: hash half, ring position + 1; 0 empty */
 	size_t index_cap;        /* power of two, 2 x ring_cap */
 
 	struct fstate *state;
 	size_t state_sets;       /* power of two */
+
+	/* first sightings (see that section) */
+	struct fbucket *fb;
+	size_t fb_n;             /* buckets: max_sources / FS_WAYS, at least 2 */
+	size_t fb_live;          /* ways in use (some may have aged out unnoticed) */
+	uint64_t fb_swept;       /* fb_ops at the last full expiry */
+	size_t fb_hand;          /* where the expiry sweep goes on */
+	uint32_t fb_min_sec;     /* no parked sighting is older (seconds) */
+	uint64_t fb_rng;         /* eviction samples */
+	uint32_t ctr_win_s, ctr_idle_s;   /* as the counters were made */
+	size_t ctr_keys_est;     /* counters' keys: counted at the last refresh, plus inserts since */
+	uint64_t fb_ops, fb_refreshed;
 
 	char *input_name[DF_MAX_INPUTS];
 	uint8_t input_replies[DF_MAX_INPUTS];
@@ -82,6 +108,17 @@ struct df {
 	uint64_t seed;           /* per detector: hostile traffic cannot aim at our buckets */
 	struct df_stats st;
 };
+
+static void fb_setup(struct df *d);
+static void fb_free(struct df *d);
+
+/* GCC 12 drops a __builtin_prefetch that sits in a branch of its own (as
+ * here); an asm statement it must keep. */
+#if defined(__x86_64__) || defined(__i386__)
+#define PREFETCH(a) __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)(a)))
+#else
+#define PREFETCH(a) __builtin_prefetch(a)
+#endif
 
 /* ------------------------------------------------------------ hashing */
 
@@ -264,6 +301,19 @@ df_in_scope(const struct df *d, const struct df_addr *src)
 
 /* ------------------------------------------------------------ set-up */
 
+/* Zeroed, page-aligned memory whose pages are only allocated when touched. */
+static void *
+zmap(size_t bytes)
+{
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED) {
+		fprintf(stderr, "botsentry: out of memory\n");
+		abort();
+	}
+	return m;
+}
+
 static size_t
 pow2_at_least(size_t n)
 {
@@ -321,13 +371,14 @@ df_new(const struct df_settings *s, df_hit_fn fn, void *ud)
 	d->ctr_idle_ms = s->idle_ms;
 	d->ring_cap = pow2_at_least(s->max_pending < 16 ? 16 : s->max_pending > (1u << 23) ? (1u << 23)
 	    : s->max_pending);
-	d->ring = xcalloc(d->ring_cap, sizeof *d->ring);
+	d->ring = zmap(d->ring_cap * sizeof *d->ring);      /* page-aligned: one line per entry */
 	d->index_cap = d->ring_cap * 2;
 	d->index = xcalloc(d->index_cap, sizeof *d->index);
 	size_state(d);
 	d->now_ms = INT64_MIN;
 	if (getrandom(&d->seed, sizeof d->seed, GRND_NONBLOCK) != (ssize_t)sizeof d->seed)
 		d->seed = (uint64_t)bs_mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)d;
+	fb_setup(d);
 	return d;
 }
 
@@ -339,9 +390,10 @@ df_free(struct df *d)
 	if (d == NULL)
 		return;
 	ctr_free(d->ctr);
-	free(d->ring);
+	munmap(d->ring, d->ring_cap * sizeof *d->ring);
 	free(d->index);
 	free(d->state);
+	fb_free(d);
 	for (i = 0; i < d->n_inputs; i++)
 		free(d->input_name[i]);
 	free(d);
@@ -366,6 +418,8 @@ df_set_settings(struct df *d, const struct df_settings *s)
 			d->ctr_idle_ms = s->idle_ms;
 			free(d->state);
 			size_state(d);
+			fb_free(d);
+			fb_setup(d);
 		}
 	}
 }
@@ -477,6 +531,473 @@ score_of(const struct df_settings *s, double attempts, double failed, double des
 	return score;
 }
 
+/* ------------------------------------------------------------ first sightings */
+
+/*
+ * Most sources that try port 25 once never try again (scanners, a flood of
+ * spoofed or distinct addresses, a mail client misconfigured for a minute).
+ * Entering each of them in the counters costs an insert into a table of up
+ * to a million entries (cache misses in the index, the slot and the
+ * table's expiry sweep: most of the per-SYN cost under a flood) and ~100
+ * bytes.  So the first resolved attempt (or smarthost use) of an IPv4
+ * source is parked here instead, as its source, destination, second and
+ * outcome: 13 bytes.  Its second one replays the parked one into the
+ * counters with its own second, then counts itself as always: the counters
+ * end up exactly as if both had gone there directly (buckets and the
+ * counters' timestamps are whole seconds, the sketch item is the same
+ * destination hash), so a source crosses min_attempts and min_destinations
+ * at the same attempt with the same evidence as before.  A first attempt
+ * alone never reaches the firing state as long as the warm-up threshold
+ * (count_resolved) is at least 2, i.e. min_attempts and min_destinations
+ * are both 7 or more; with lower thresholds nothing is parked.
+ *
+ * A parked sighting that the counters would have forgotten anyway (older
+ * than two windows, or idle for idle_ms) is dead and its way reused.  When
+ * a bucket has no free way the attempt goes to the counters directly, as it
+ * always did (exact, only slower).  Parked sightings are tracked sources:
+ * with the counters' keys they stay within max_sources; at the cap a new
+ * sighting evicts the least recently parked one of its two buckets and 8
+ * random ones (counted as a source eviction) rather than a counted source;
+ * when none holds one the counters make room by their own policy.
+ *
+ * WHY A TABLE OF OUR OWN: a look-up must be one cache line that can be
+ * fetched ahead (the attempt that will be counted is known seconds of
+ * traffic in advance), nothing may be allocated per entry, entries age out
+ * by traffic time without a timer, and a full bucket must fall back to the
+ * counters instead of losing an entry.  A general hash table (glib's
+ * GHashTable, uthash, a C++ map) allocates and chains per key (two or more
+ * dependent misses, 40+ bytes a key), and counters.h is the very cost
+ * avoided here.  Buckets of four ways in one 64-byte line, two choices per
+ * source (up to high load a bucket rarely overflows), max_sources ways in a
+ * lazily zeroed mapping (16 bytes per allowed source, only what is touched).
+ * bench/bench_flowd measures it against the counters path (bench/flow.md).
+ */
+#define FS_WAYS 4
+#define FS_LIVE 0x01
+#define FS_ATTEMPT 0x02        /* an attempt (else a smarthost use) */
+#define FS_FAILED 0x04
+#define FS_REFRESH_OPS 4096     /* re-read the counters' key count this often */
+#define FS_EVICT_SAMPLE 8
+#define FS_SEEN_BYTES (64 - 13 * FS_WAYS - 1)
+#define FS_SEEN_BITS (FS_SEEN_BYTES * 8)
+
+struct fbucket {
+	uint32_t src[FS_WAYS];     /* the IPv4 source (its counting key), network order */
+	uint32_t dst[FS_WAYS];     /* the IPv4 destination of the attempt */
+	uint32_t sec[FS_WAYS];     /* traffic time counted, epoch seconds as the counters keep it */
+	uint8_t flags[FS_WAYS];
+	uint8_t ovf;               /* a source of this bucket went to its second bucket */
+	uint8_t counted[FS_SEEN_BYTES];   /* see fb_mark */
+} __attribute__((aligned(64)));
+
+/* Epoch seconds as counters.c clamps them. */
+static inline uint32_t
+sec_of(int64_t ms)
+{
+	int64_t q = ms / 1000;
+
+	if (ms % 1000 != 0 && ms < 0)
+		q--;
+	if (q < 0)
+		return 0;
+	if (q > (int64_t)UINT32_MAX)
+		return UINT32_MAX;
+	return (uint32_t)q;
+}
+
+/*
+ * The table is made at its full size (max_sources ways, 16 bytes each) but
+ * as an anonymous mapping: pages are zero until touched, so memory grows
+ * with the sources actually parked, and there is never a rehash.
+ */
+static struct fbucket *
+fb_alloc(size_t n)
+{
+	void *m = zmap(n * sizeof(struct fbucket));
+
+#ifdef MADV_HUGEPAGE
+	/* random access over megabytes: one TLB entry and one fault per 2 MB */
+	if (n * sizeof(struct fbucket) >= (4u << 20))
+		(void)madvise(m, n * sizeof(struct fbucket), MADV_HUGEPAGE);
+#endif
+	return m;
+}
+
+static void
+fb_free(struct df *d)
+{
+	if (d->fb != NULL)
+		munmap(d->fb, d->fb_n * sizeof(struct fbucket));
+	d->fb = NULL;
+}
+
+static void
+fb_setup(struct df *d)
+{
+	/* max_sources ways: the cap keeps parked and counted sources within
+	 * max_sources, so parking never runs out of room before the cap.
+	 * (Half as many ways saves 8 bytes a source when every source is
+	 * counted, but then a flood at the cap evicts bots' first sightings
+	 * that the counters' LRU would have kept: measured, bench/flow.md.) */
+	size_t max = (d->set.max_sources + FS_WAYS - 1) / FS_WAYS;
+
+	if (max < 2)
+		max = 2;
+	if (max > ((size_t)1 << 32))
+		max = (size_t)1 << 32;
+
+	d->fb_n = max;
+	d->fb = fb_alloc(d->fb_n);
+	d->fb_live = 0;
+	d->fb_swept = 0;
+	d->fb_hand = 0;
+	d->fb_min_sec = UINT32_MAX;
+	d->fb_rng = d->seed | 1;
+	d->ctr_win_s = (uint32_t)(d->set.window_ms / 1000 > 0 ? d->set.window_ms / 1000 : 1);
+	d->ctr_idle_s = (uint32_t)(d->set.idle_ms / 1000 > 0 ? d->set.idle_ms / 1000 : 1);
+	d->ctr_keys_est = 0;
+}
+
+/* The two buckets a source may live in (per-detector seed: hostile traffic
+ * cannot aim at one bucket). */
+static inline uint64_t
+fb_hash(const struct df *d, uint32_t src)
+{
+	return mix64(d->seed ^ 0x6a09e667f3bcc909ULL ^ src);
+}
+
+/* (32-bit hash half x n) >> 32: any bucket count, no power-of-two waste */
+static inline size_t
+fb_b1(uint64_t h, size_t n)
+{
+	return (size_t)(((h & 0xffffffffu) * (uint64_t)n) >> 32);
+}
+
+static inline size_t
+fb_b2(uint64_t h, size_t n)
+{
+	return (size_t)(((h >> 32) * (uint64_t)n) >> 32);
+}
+
+/* Would the counters hold nothing of this sighting at now? */
+static inline int
+fb_dead(const struct df *d, uint32_t sec, uint32_t now)
+{
+	if (now <= sec)
+		return 0;
+	if (now - sec >= d->ctr_idle_s)
+		return 1;
+	return now / d->ctr_win_s - sec / d->ctr_win_s >= 2;
+}
+
+static void
+fb_clear(struct df *d, struct fbucket *b, int w)
+{
+	b->flags[w] = 0;
+	d->fb_live--;
+}
+
+/* A parked sighting the counters would have forgotten by now. */
+static void
+fb_expire(struct df *d, struct fbucket *b, int w)
+{
+	fb_clear(d, b, w);
+	d->st.first_expired++;
+}
+
+/*
+ * Expire the dead parked sightings of up to n buckets from the hand on.
+ * Nothing to do while even the oldest sighting parked since the last whole
+ * sweep is alive (fb_dead only grows with age).
+ */
+static void
+fb_sweep(struct df *d, size_t n)
+{
+	uint32_t now = sec_of(d->now_ms), oldest = UINT32_MAX;
+	int w, whole;
+
+	if (d->fb_live == 0 || !fb_dead(d, d->fb_min_sec, now))
+		return;
+	if (n > d->fb_n)
+		n = d->fb_n;
+	whole = n == d->fb_n;
+	while (n-- > 0 && d->fb_live > 0) {
+		struct fbucket *b = &d->fb[d->fb_hand];
+		for (w = 0; w < FS_WAYS; w++) {
+			if (!(b->flags[w] & FS_LIVE))
+				continue;
+			if (fb_dead(d, b->sec[w], now))
+				fb_expire(d, b, w);
+			else if (b->sec[w] < oldest)
+				oldest = b->sec[w];
+		}
+		if (++d->fb_hand == d->fb_n)
+			d->fb_hand = 0;
+	}
+	if (whole || d->fb_live == 0)
+		d->fb_min_sec = oldest;
+}
+
+/* Look for src in b, freeing dead ways on the way: its way, or -1;
+ * *free_way gets a free way of b (or stays as it was). */
+static int
+fb_scan(struct df *d, struct fbucket *b, uint32_t src, uint32_t now, int *free_way)
+{
+	int w, found = -1;
+
+	for (w = 0; w < FS_WAYS; w++) {
+		if ((b->flags[w] & FS_LIVE) && fb_dead(d, b->sec[w], now))
+			fb_expire(d, b, w);
+		if (!(b->flags[w] & FS_LIVE)) {
+			if (*free_way < 0)
+				*free_way = w;
+		} else if (b->src[w] == src) {
+			found = w;
+		}
+	}
+	return found;
+}
+
+static void
+fb_put(struct fbucket *b, int w, uint32_t src, uint32_t dst, uint32_t sec, uint8_t flags)
+{
+	b->src[w] = src;
+	b->dst[w] = dst;
+	b->sec[w] = sec;
+	b->flags[w] = flags;
+}
+
+/*
+ * Which sources may have a key in the counters: every IPv4 key the
+ * detector gives the counters sets one of 88 bits in its first bucket, so
+ * that a new source (bit clear: surely not counted) is parked without
+ * asking the counters (a locked look-up, ctr_peek).  Bits are never
+ * cleared while the counters live: a set bit only costs that look-up.
+ */
+static inline unsigned
+fb_seen_bit(uint64_t h)
+{
+	return (unsigned)(((h >> 40) & 0xffffff) * FS_SEEN_BITS >> 24);
+}
+
+static void
+fb_mark(struct df *d, uint32_t src)
+{
+	uint64_t h = fb_hash(d, src);
+	struct fbucket *b = &d->fb[fb_b1(h, d->fb_n)];
+	unsigned bit = fb_seen_bit(h);
+
+	if (!(b->counted[bit >> 3] & (1u << (bit & 7))))
+		b->counted[bit >> 3] |= (uint8_t)(1u << (bit & 7));
+}
+
+/* Put a parked sighting into the counters, at its own second. */
+static void
+fb_replay(struct df *d, uint32_t src, uint32_t dst, uint32_t sec, uint8_t flags)
+{
+	struct df_addr k, da;
+	char kt[48];
+	uint32_t inc[C_N] = { 0, 0, 0 };
+	uint64_t dh[1];
+
+	memset(&k, 0, sizeof k);
+	k.family = 4;
+	memcpy(k.a, &src, 4);
+	key_text(&k, kt, sizeof kt);
+	fb_mark(d, src);
+	if (flags & FS_ATTEMPT) {
+		memset(&da, 0, sizeof da);
+		da.family = 4;
+		memcpy(da.a, &dst, 4);
+		dh[0] = addr_hash(&da);
+		inc[C_ATTEMPTS] = 1;
+		inc[C_FAILED] = (flags & FS_FAILED) ? 1 : 0;
+		ctr_update(d->ctr, kt, (int64_t)sec * 1000, inc, dh, NULL);
+	} else {
+		inc[C_SMARTHOST] = 1;
+		ctr_update(d->ctr, kt, (int64_t)sec * 1000, inc, NULL, NULL);
+	}
+	d->ctr_keys_est++;
+}
+
+static void
+fb_refresh(struct df *d)
+{
+	struct ctr_stats cs;
+
+	ctr_get_stats(d->ctr, &cs);
+	d->ctr_keys_est = cs.keys;
+	d->fb_refreshed = d->fb_ops;
+}
+
+/*
+ * Are tracked sources (counters and parked) at max_sources?  fb_live also
+ * counts parked sightings that have aged out but were not visited since
+ * (a look-up frees the dead ways of the buckets it reads); before evicting
+ * on that account, expire the whole table, at most once per fb_n offers
+ * (as costly as a clock hand stepping one bucket per offer, but only
+ * near the cap).
+ */
+static int
+fb_at_cap(struct df *d)
+{
+	if (d->ctr_keys_est + d->fb_live < d->set.max_sources)
+		return 0;
+	if (d->fb_ops - d->fb_refreshed >= 64)
+		fb_refresh(d);
+	if (d->ctr_keys_est + d->fb_live >= d->set.max_sources && d->fb_ops - d->fb_swept >= d->fb_n) {
+		fb_sweep(d, d->fb_n);
+		d->fb_swept = d->fb_ops;
+	}
+	return d->ctr_keys_est + d->fb_live >= d->set.max_sources;
+}
+
+static inline uint64_t
+fb_rand(struct df *d)
+{
+	d->fb_rng ^= d->fb_rng << 13;
+	d->fb_rng ^= d->fb_rng >> 7;
+	d->fb_rng ^= d->fb_rng << 17;
+	return mix64(d->fb_rng);
+}
+
+/* Oldest parked way of bucket b, or -1. */
+static int
+fb_oldest(const struct fbucket *b)
+{
+	int w, best = -1;
+
+	for (w = 0; w < FS_WAYS; w++)
+		if ((b->flags[w] & FS_LIVE) && (best < 0 || b->sec[w] < b->sec[best]))
+			best = w;
+	return best;
+}
+
+/*
+ * Offer a resolved attempt (or smarthost use, attempt = 0) of IPv4 key
+ * src to the table.  Returns 1 when it was parked (nothing more to do), 0
+ * when the caller counts it in the counters as usual; a parked earlier
+ * sighting of the same source has then been replayed there first.  park:
+ * whether a new source may be parked (see warm_of).
+ *
+ * A source lives in its first bucket, or in its second when the first was
+ * full (the first then carries ovf, so that look-ups of most sources read
+ * one line): two choices keep buckets from overflowing up to high load.
+ */
+static int
+fb_offer(struct df *d, uint32_t src, const struct df_addr *dst, int attempt, int failed,
+    const struct df_addr *k, int64_t now_ms, int park)
+{
+	uint32_t now = sec_of(now_ms), d4;
+	uint64_t h;
+	struct fbucket *b1, *b2, *b = NULL;
+	int w, f1 = -1, f2 = -1, scanned2 = 0;
+
+	if (!park && d->fb_live == 0)
+		return 0;
+	d->fb_ops++;
+	if (d->fb_ops - d->fb_refreshed >= FS_REFRESH_OPS)
+		fb_refresh(d);
+	h = fb_hash(d, src);
+	b1 = &d->fb[fb_b1(h, d->fb_n)];
+	b2 = &d->fb[fb_b2(h, d->fb_n)];
+	if ((w = fb_scan(d, b1, src, now, &f1)) >= 0) {
+		b = b1;
+	} else if (b1->ovf && b2 != b1) {
+		scanned2 = 1;
+		if ((w = fb_scan(d, b2, src, now, &f2)) >= 0)
+			b = b2;
+	}
+	if (b != NULL) {
+		/* the second sighting: both go to the counters */
+		fb_replay(d, src, b->dst[w], b->sec[w], b->flags[w]);
+		fb_clear(d, b, w);
+		d->st.first_promoted++;
+		return 0;
+	}
+	if (!park)
+		return 0;
+	/* known to the counters already (a spill, or counted before): count it there */
+	{
+		unsigned bit = fb_seen_bit(h);
+		char kt[48];
+
+		if (b1->counted[bit >> 3] & (1u << (bit & 7))) {
+			key_text(k, kt, sizeof kt);
+			if (ctr_peek(d->ctr, kt, now_ms, NULL) == 0)
+				return 0;
+		}
+	}
+	if (f1 < 0 && !scanned2 && b2 != b1)
+		fb_scan(d, b2, src, now, &f2);
+	/* keep within max_sources: make room among the parked, not the
+	 * counted: the least recently parked of a sample of buckets (the
+	 * counters' approximate LRU samples 8 keys the same way) */
+	if (fb_at_cap(d)) {
+		struct fbucket *vb = NULL;
+		int v = -1, j;
+		for (j = 0; j < FS_EVICT_SAMPLE + 2; j++) {
+			struct fbucket *cb = j == 0 ? b1 : j == 1 ? b2
+			    : &d->fb[fb_b1(fb_rand(d), d->fb_n)];
+			int o = fb_oldest(cb);
+			if (o >= 0 && (v < 0 || cb->sec[o] < vb->sec[v])) {
+				vb = cb;
+				v = o;
+			}
+		}
+		if (v < 0) {
+			d->ctr_keys_est++;
+			return 0;
+		}
+		fb_clear(d, vb, v);
+		d->st.first_evicted++;
+		if (f1 < 0 && vb == b1)
+			f1 = v;
+		else if (f1 < 0 && f2 < 0 && vb == b2)
+			f2 = v;
+	}
+	if (f1 >= 0) {
+		b = b1;
+		w = f1;
+	} else if (f2 >= 0) {
+		b = b2;
+		w = f2;
+		b1->ovf = 1;
+	} else {
+		/* both buckets full: the counters take it, exactly as before */
+		d->st.first_spilled++;
+		d->ctr_keys_est++;
+		return 0;
+	}
+	memcpy(&d4, dst->a, 4);
+	fb_put(b, w, src, d4, now, (uint8_t)(FS_LIVE | (attempt ? FS_ATTEMPT : 0) | (failed ? FS_FAILED : 0)));
+	d->fb_live++;
+	if (now < d->fb_min_sec)
+		d->fb_min_sec = now;
+	d->st.first_parked++;
+	return 1;
+}
+
+/* Warm-up threshold of the firing state (see count_resolved). */
+static long
+warm_of(const struct df_settings *s)
+{
+	long warm = s->min_attempts < s->min_destinations ? s->min_attempts : s->min_destinations;
+
+	warm -= DF_SAMPLE_MAX;
+	return warm < 1 ? 1 : warm;
+}
+
+/* IPv4, both addresses in the documented form (the rest zero). */
+static inline int
+plain_v4(const struct df_addr *a)
+{
+	uint32_t tail;
+
+	memcpy(&tail, a->a + 12, 4);
+	return a->family == 4 && load64(a->a + 4) == 0 && tail == 0;
+}
+
 /* ------------------------------------------------------------ counting */
 
 static void
@@ -495,9 +1016,17 @@ count_resolved(struct df *d, const struct pending *p, enum df_outcome oc)
 	int64_t now = d->now_ms;
 
 	source_key(d, &p->src, &k);
-	key_text(&k, kt, sizeof kt);
+	warm = warm_of(&d->set);
 	if (p->smarthost) {
 		d->st.smarthost++;
+		if (k.family == 4) {
+			uint32_t s4;
+			memcpy(&s4, k.a, 4);
+			if (fb_offer(d, s4, &p->dst, 0, 0, &k, now, warm >= 2 && plain_v4(&k)))
+				return;
+			fb_mark(d, s4);
+		}
+		key_text(&k, kt, sizeof kt);
 		inc[C_SMARTHOST] = 1;
 		ctr_update(d->ctr, kt, now, inc, NULL, NULL);
 		return;
@@ -511,6 +1040,16 @@ count_resolved(struct df *d, const struct pending *p, enum df_outcome oc)
 	}
 	inc[C_ATTEMPTS] = 1;
 	inc[C_FAILED] = (oc == DF_REFUSED || oc == DF_UNANSWERED) ? 1 : 0;
+	if (k.family == 4) {
+		/* (an address not in the documented form is never parked) */
+		uint32_t s4;
+		memcpy(&s4, k.a, 4);
+		if (fb_offer(d, s4, &p->dst, 1, inc[C_FAILED] != 0, &k, now,
+		    warm >= 2 && plain_v4(&k) && plain_v4(&p->dst)))
+			return;
+		fb_mark(d, s4);
+	}
+	key_text(&k, kt, sizeof kt);
 	dh[0] = addr_hash(&p->dst);
 	ctr_update(d->ctr, kt, now, inc, dh, &v);
 	attempts = v.count[C_ATTEMPTS][0];
@@ -518,10 +1057,6 @@ count_resolved(struct df *d, const struct pending *p, enum df_outcome oc)
 	smarthost = v.count[C_SMARTHOST][0] > 0;
 	dests = v.distinct[0][0];
 
-	warm = d->set.min_attempts < d->set.min_destinations ? d->set.min_attempts : d->set.min_destinations;
-	warm -= DF_SAMPLE_MAX;
-	if (warm < 1)
-		warm = 1;
 	/* far below the thresholds there is no firing state to keep: skip
 	 * the (cache-missing) look-up.  Counts rise one at a time, so a source
 	 * on its way up passes through [warm, threshold), where its state is
@@ -602,14 +1137,20 @@ tuple_hash(const struct df *d, const struct df_addr *src, const struct df_addr *
 	return h ? h : 1;
 }
 
-#define IDX_POS_BITS 24
-#define IDX_POS_MASK ((1u << IDX_POS_BITS) - 1)
-#define IDX_TAG(h) ((uint32_t)((h) >> 56) << IDX_POS_BITS)
+/*
+ * Index words: the low 32 bits of the tuple hash above the ring position + 1
+ * (0: empty).  The hash half gives an entry's home slot without reading the
+ * ring, so that finding and deleting never touch ring entries other than
+ * the one wanted (the ring is megabytes; the index stays in the L2 cache).
+ */
+#define IDX_POS(w) ((uint32_t)(w))
+#define IDX_HASH(w) ((uint32_t)((w) >> 32))
+#define IDX_WORD(h, pos) (((uint64_t)(uint32_t)(h) << 32) | (uint32_t)((pos) + 1))
 
 static struct pending *
-ring_at(struct df *d, uint32_t slotval)
+ring_at(struct df *d, uint64_t word)
 {
-	return &d->ring[((slotval & IDX_POS_MASK) - 1) & (d->ring_cap - 1)];
+	return &d->ring[(IDX_POS(word) - 1) & (d->ring_cap - 1)];
 }
 
 /* Index slot holding the pending attempt for this tuple, or -1. */
@@ -618,12 +1159,11 @@ index_find_h(struct df *d, uint64_t h, const struct df_addr *src, const struct d
     uint16_t sport, uint16_t dport)
 {
 	size_t mask = d->index_cap - 1, i = h & mask;
-	uint32_t tag = IDX_TAG(h);
 
 	while (d->index[i] != 0) {
-		if ((d->index[i] & ~IDX_POS_MASK) == tag) {
+		if (IDX_HASH(d->index[i]) == (uint32_t)h) {
 			struct pending *p = ring_at(d, d->index[i]);
-			if (p->hash == h && p->sport == sport && p->dport == dport && addr_eq(&p->src, src)
+			if (p->hash == (uint32_t)h && p->sport == sport && p->dport == dport && addr_eq(&p->src, src)
 			    && addr_eq(&p->dst, dst))
 				return (long)i;
 		}
@@ -648,13 +1188,11 @@ index_delete(struct df *d, size_t i)
 	d->index[i] = 0;
 	for (;;) {
 		size_t home;
-		struct pending *p;
 
 		j = (j + 1) & mask;
 		if (d->index[j] == 0)
 			return;
-		p = ring_at(d, d->index[j]);
-		home = p->hash & mask;
+		home = IDX_HASH(d->index[j]) & mask;
 		/* move j into the hole i when its home is not in (i, j] */
 		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
 			d->index[i] = d->index[j];
@@ -685,7 +1223,7 @@ resolve_head(struct df *d, enum df_outcome oc)
 	size_t mask = d->index_cap - 1, i = p->hash & mask;
 
 	while (d->index[i] != 0) {
-		if ((d->index[i] & IDX_POS_MASK) == pos + 1) {
+		if (IDX_POS(d->index[i]) == pos + 1) {
 			resolve_slot(d, (long)i, oc);
 			return;
 		}
@@ -700,6 +1238,39 @@ timeout_outcome(const struct df *d, const struct pending *p)
 	return d->input_replies[p->input] ? DF_UNANSWERED : DF_UNKNOWN;
 }
 
+/*
+ * Attempts leave the ring in order, so what resolving the one at pos will
+ * touch is known early: its index slot and its first-sighting bucket, both
+ * random in tables larger than the cache once packets stream through.
+ * Fetch them PF_AHEAD resolutions in advance.
+ */
+#define PF_AHEAD 6
+
+
+static inline void
+prefetch_pending(struct df *d, uint64_t pos)
+{
+	const struct pending *p;
+
+	if (pos + PF_AHEAD < d->tail)
+		PREFETCH(&d->ring[(pos + PF_AHEAD) & (d->ring_cap - 1)]);
+	if (pos >= d->tail)
+		return;
+	p = &d->ring[pos & (d->ring_cap - 1)];
+	if (!p->live)
+		return;
+	PREFETCH(&d->index[p->hash & (d->index_cap - 1)]);
+	if (p->src.family == 4) {
+		uint32_t s4;
+		uint64_t h;
+		memcpy(&s4, p->src.a, 4);
+		h = fb_hash(d, s4);
+		/* not the second bucket: rarely needed, and a line fetched for
+		 * nothing evicts what the packet path reads */
+		PREFETCH(&d->fb[fb_b1(h, d->fb_n)]);
+	}
+}
+
 void
 df_advance(struct df *d, int64_t now_ms)
 {
@@ -710,6 +1281,7 @@ df_advance(struct df *d, int64_t now_ms)
 		if (p->live) {
 			if (p->deadline_ms > d->now_ms)
 				break;
+			prefetch_pending(d, d->head + PF_AHEAD);
 			resolve_head(d, timeout_outcome(d, p));
 		}
 		d->head++;
@@ -724,6 +1296,7 @@ df_flush(struct df *d)
 		if (p->live) {
 			if (p->deadline_ms > d->now_ms)
 				d->now_ms = p->deadline_ms;
+			prefetch_pending(d, d->head + PF_AHEAD);
 			resolve_head(d, timeout_outcome(d, p));
 		}
 		d->head++;
@@ -732,13 +1305,13 @@ df_flush(struct df *d)
 
 static void
 pending_add(struct df *d, const struct df_addr *src, const struct df_addr *dst,
-    uint16_t sport, uint16_t dport, int64_t ts, int input, int smarthost)
+    uint16_t sport, uint16_t dport, int64_t ts, int input, int smarthost, uint64_t hint)
 {
 	struct pending *p;
 	size_t mask = d->index_cap - 1, i;
 	int64_t base;
 
-	uint64_t h = tuple_hash(d, src, dst, sport, dport);
+	uint64_t h = hint != 0 ? hint : tuple_hash(d, src, dst, sport, dport);
 
 	if (d->st.pending > 0 && index_find_h(d, h, src, dst, sport, dport) >= 0) {
 		d->st.retransmits++;
@@ -749,13 +1322,14 @@ pending_add(struct df *d, const struct df_addr *src, const struct df_addr *dst,
 		p = &d->ring[d->head & (d->ring_cap - 1)];
 		if (p->live) {
 			d->st.pending_evicted++;
+			prefetch_pending(d, d->head + PF_AHEAD);
 			resolve_head(d, DF_UNKNOWN);
 		}
 		d->head++;
 	}
 	p = &d->ring[d->tail & (d->ring_cap - 1)];
 	memset(p, 0, sizeof *p);
-	p->hash = h;
+	p->hash = (uint32_t)h;
 	p->src = *src;
 	p->dst = *dst;
 	p->sport = sport;
@@ -770,7 +1344,7 @@ pending_add(struct df *d, const struct df_addr *src, const struct df_addr *dst,
 	i = h & mask;
 	while (d->index[i] != 0)
 		i = (i + 1) & mask;
-	d->index[i] = IDX_TAG(h) | (uint32_t)((d->tail & (d->ring_cap - 1)) + 1);
+	d->index[i] = IDX_WORD(h, d->tail & (d->ring_cap - 1));
 	d->tail++;
 	d->st.pending++;
 }
@@ -778,7 +1352,7 @@ pending_add(struct df *d, const struct df_addr *src, const struct df_addr *dst,
 /* An outgoing SYN (or a flow record that starts with one). */
 static void
 syn_out(struct df *d, const struct df_addr *src, const struct df_addr *dst,
-    uint16_t sport, uint16_t dport, int64_t ts, int input, int established_now)
+    uint16_t sport, uint16_t dport, int64_t ts, int input, int established_now, uint64_t hint)
 {
 	int smarthost;
 
@@ -804,7 +1378,7 @@ syn_out(struct df *d, const struct df_addr *src, const struct df_addr *dst,
 		count_resolved(d, &p, DF_ESTABLISHED);
 		return;
 	}
-	pending_add(d, src, dst, sport, dport, ts, input, smarthost);
+	pending_add(d, src, dst, sport, dport, ts, input, smarthost, hint);
 }
 
 /* An answer from port 25/587 back to the initiator. */
@@ -829,15 +1403,110 @@ answer_in(struct df *d, const struct df_addr *from, const struct df_addr *to,
 		resolve_slot(d, slot, DF_ESTABLISHED);
 }
 
-void
-df_segment(struct df *d, const struct df_segment *s)
+/* The tuple hash a segment's look-up will use, or 0 when it has none. */
+static inline uint64_t
+segment_hash(const struct df *d, const struct df_segment *s)
+{
+	if ((s->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
+		if (s->dport == 25 || s->dport == 587)
+			return tuple_hash(d, &s->src, &s->dst, s->sport, s->dport);
+	} else if ((s->sport == 25 || s->sport == 587) && d->st.pending > 0) {
+		return tuple_hash(d, &s->dst, &s->src, s->dport, s->sport);
+	}
+	return 0;
+}
+
+static void
+segment_h(struct df *d, const struct df_segment *s, uint64_t h)
 {
 	d->st.segments++;
 	df_advance(d, s->ts_ms);
 	if ((s->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
-		syn_out(d, &s->src, &s->dst, s->sport, s->dport, s->ts_ms, s->input, 0);
+		syn_out(d, &s->src, &s->dst, s->sport, s->dport, s->ts_ms, s->input, 0, h);
 	else
 		answer_in(d, &s->src, &s->dst, s->sport, s->dport, s->flags);
+}
+
+void
+df_segment(struct df *d, const struct df_segment *s)
+{
+	uint64_t h = 0;
+
+	if ((s->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN && (s->dport == 25 || s->dport == 587)) {
+		/* the index slot this SYN will probe: fetch it while time advances */
+		h = tuple_hash(d, &s->src, &s->dst, s->sport, s->dport);
+		PREFETCH(&d->index[h & (d->index_cap - 1)]);
+	}
+	segment_h(d, s, h);
+}
+
+/* Count queued entry i (segment_h, or its run of uninteresting segments). */
+static inline void
+queue_run(struct df *d, struct df_queue *q, unsigned i)
+{
+	if (q->ticks[i] != 0) {
+		/* what segment_h does with them: count, move time on */
+		d->st.segments += q->ticks[i];
+		df_advance(d, q->seg[i].ts_ms);
+	} else {
+		segment_h(d, &q->seg[i], (q->seg[i].flags & (TCP_SYN | TCP_ACK)) == TCP_SYN ? q->hash[i] : 0);
+	}
+}
+
+struct df_segment *
+df_queue_next(struct df *d, struct df_queue *q)
+{
+	if (q->tail - q->head == DF_QUEUE_LEN)
+		queue_run(d, q, q->head++ % DF_QUEUE_LEN);
+	return &q->seg[q->tail % DF_QUEUE_LEN];
+}
+
+void
+df_queue_commit(struct df *d, struct df_queue *q)
+{
+	unsigned i = q->tail % DF_QUEUE_LEN;
+	const struct df_segment *s = &q->seg[i];
+	uint64_t h;
+
+	if (!df_segment_wanted(s->sport, s->dport, s->flags)) {
+		/* syn_out and answer_in ignore it; df_advance twice at one time
+		 * is df_advance once */
+		if (q->tail != q->head) {
+			unsigned j = (q->tail - 1) % DF_QUEUE_LEN;
+			if (q->ticks[j] != 0 && q->seg[j].ts_ms == s->ts_ms) {
+				q->ticks[j]++;
+				return;
+			}
+		}
+		q->ticks[i] = 1;
+		q->tail++;
+		return;
+	}
+	h = segment_hash(d, s);
+	if (h != 0)
+		PREFETCH(&d->index[h & (d->index_cap - 1)]);
+	q->hash[i] = h;
+	q->ticks[i] = 0;
+	q->tail++;
+}
+
+void
+df_queue_tick_slow(struct df *d, struct df_queue *q, int64_t ts_ms)
+{
+	struct df_segment *s = df_queue_next(d, q);
+	unsigned i = q->tail % DF_QUEUE_LEN;
+
+	s->ts_ms = ts_ms;
+	q->ticks[i] = 1;
+	q->tail++;
+}
+
+void
+df_queue_drain(struct df *d, struct df_queue *q)
+{
+	while (q->head != q->tail)
+		queue_run(d, q, q->head++ % DF_QUEUE_LEN);
+	q->head = q->tail = 0;
 }
 
 void
@@ -851,7 +1520,7 @@ df_flowrec(struct df *d, const struct df_flowrec *r)
 	if ((r->dport == 25 || r->dport == 587) && (r->flags & TCP_SYN)) {
 		/* the initiator's record: its ACK means the handshake completed */
 		syn_out(d, &r->src, &r->dst, r->sport, r->dport, r->start_ms, r->input,
-		    (r->flags & TCP_ACK) != 0);
+		    (r->flags & TCP_ACK) != 0, 0);
 	} else if (r->sport == 25 || r->sport == 587) {
 		answer_in(d, &r->src, &r->dst, r->sport, r->dport, r->flags);
 	}
@@ -863,13 +1532,17 @@ df_get_stats(struct df *d, struct df_stats *out)
 {
 	struct ctr_stats cs;
 
+	/* exact figures for tables up to 64 MB (4M sources), without holding
+	 * the caller (flowd's lock) long for larger ones */
+	fb_sweep(d, (size_t)1 << 20);
 	ctr_get_stats(d->ctr, &cs);
 	*out = d->st;
-	out->sources = cs.keys;
-	out->source_evictions = cs.evictions;
-	out->source_expirations = cs.expirations;
+	out->sources = cs.keys + d->fb_live;
+	out->first_live = d->fb_live;
+	out->source_evictions = cs.evictions + d->st.first_evicted;
+	out->source_expirations = cs.expirations + d->st.first_expired;
 	out->bytes = cs.bytes + d->ring_cap * sizeof *d->ring + d->index_cap * sizeof *d->index
-	    + d->state_sets * STATE_WAYS * sizeof *d->state + sizeof *d;
+	    + d->state_sets * STATE_WAYS * sizeof *d->state + d->fb_n * sizeof *d->fb + sizeof *d;
 }
 
 /* ------------------------------------------------------------ events */

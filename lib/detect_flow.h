@@ -135,8 +135,16 @@ struct df_stats {
 	uint64_t pending;                 /* now */
 	uint64_t pending_evicted;         /* resolved early because max_pending was reached */
 	uint64_t hits;
-	uint64_t sources;                 /* tracked now */
+	uint64_t sources;                 /* tracked now (counted and parked) */
 	uint64_t source_evictions, source_expirations;
+	/* first sightings (detect_flow.c): an IPv4 source's first resolved
+	 * attempt is parked outside the counters until its second */
+	uint64_t first_parked;            /* parked */
+	uint64_t first_promoted;          /* replayed into the counters at the second */
+	uint64_t first_spilled;           /* went to the counters directly: full bucket */
+	uint64_t first_evicted;           /* dropped at max_sources (also in source_evictions) */
+	uint64_t first_expired;           /* aged out unreplayed (also in source_expirations) */
+	uint64_t first_live;              /* parked now (also in sources) */
 	uint64_t state_evictions;         /* firing state dropped for lack of room */
 	uint64_t bytes;                   /* memory held */
 };
@@ -159,6 +167,57 @@ const char *df_input_name(const struct df *d, int input);
 int df_in_scope(const struct df *d, const struct df_addr *src);
 
 void df_segment(struct df *d, const struct df_segment *s);
+
+/*
+ * A short look-ahead for packet inputs that read in batches (pcap files):
+ * queued segments reach df_segment's counting in the same order, but
+ * DF_QUEUE_LEN segments late, having fetched the table slots each will
+ * touch into the cache meanwhile (a SYN or an answer probes a table of a
+ * megabyte at a random place).  Segments that concern neither port 25
+ * nor 587 only count and move time on; consecutive ones with the same
+ * millisecond are queued as one.  Drain before the detector is used
+ * otherwise (df_advance, df_flush, df_get_stats from elsewhere) and at the
+ * end of each batch: hits are reported from inside next and drain.
+ */
+#define DF_QUEUE_LEN 8
+struct df_queue {
+	struct df_segment seg[DF_QUEUE_LEN];
+	uint64_t hash[DF_QUEUE_LEN];
+	uint32_t ticks[DF_QUEUE_LEN];   /* >0: that many segments of no interest at seg's time */
+	unsigned head, tail;
+};
+/* The slot for the next segment (the oldest queued one is counted first
+ * when the queue is full): fill every field, then df_queue_commit.  A slot
+ * not committed is simply reused. */
+struct df_segment *df_queue_next(struct df *d, struct df_queue *q);
+void df_queue_commit(struct df *d, struct df_queue *q);
+void df_queue_drain(struct df *d, struct df_queue *q);
+
+/* Does the detector look at this segment beyond counting it and moving
+ * time (a SYN to port 25/587, or anything from port 25/587)? */
+static inline int
+df_segment_wanted(uint16_t sport, uint16_t dport, uint8_t flags)
+{
+	if ((flags & 0x12) == 0x02)
+		return dport == 25 || dport == 587;
+	return sport == 25 || sport == 587;
+}
+
+/* Queue a segment df_segment_wanted says no to: only its time is kept
+ * (the same as df_queue_next, filling it, and df_queue_commit). */
+void df_queue_tick_slow(struct df *d, struct df_queue *q, int64_t ts_ms);
+static inline void
+df_queue_tick(struct df *d, struct df_queue *q, int64_t ts_ms)
+{
+	if (q->tail != q->head) {
+		unsigned j = (q->tail - 1) % DF_QUEUE_LEN;
+		if (q->ticks[j] != 0 && q->seg[j].ts_ms == ts_ms) {
+			q->ticks[j]++;
+			return;
+		}
+	}
+	df_queue_tick_slow(d, q, ts_ms);
+}
 void df_flowrec(struct df *d, const struct df_flowrec *r);
 /* Move traffic time forward: resolve attempts pending longer than
  * syn_timeout before now_ms.  Inputs call it as their time advances. */

@@ -367,6 +367,82 @@ test_pending_bound_and_blind_input(void **state)
 	df_free(d);
 }
 
+/* One refused attempt from src to dst at t (answered by a RST). */
+static void
+refused(struct df *d, int64_t t, const char *src, const char *dst, uint16_t sport)
+{
+	seg(d, t, src, dst, sport, 25, 0x02);
+	seg(d, t + 10, dst, src, 25, sport, 0x14);
+}
+
+static void
+test_first_sightings(void **state)
+{
+	struct hits hs;
+	struct df_settings s;
+	struct df *d = make(&hs, &s);
+	struct df_stats st;
+	char dst[32], src[32];
+	int i;
+
+	/* a first attempt is parked, not counted ... */
+	refused(d, T0 + 1000, "100.64.4.4", "203.0.113.200", 30000);
+	df_get_stats(d, &st);
+	assert_int_equal(st.first_parked, 1);
+	assert_int_equal(st.first_live, 1);
+	assert_int_equal(st.sources, 1);
+	/* ... but the crossing comes at the same attempt as if it had been:
+	 * 1 + 19 attempts reach min_attempts (20) */
+	for (i = 0; i < 19; i++) {
+		snprintf(dst, sizeof dst, "203.0.113.%d", i + 1);
+		refused(d, T0 + 5000 + i * 100, "100.64.4.4", dst, (uint16_t)(30001 + i));
+	}
+	assert_int_equal(hs.n, 1);
+	assert_int_equal((int)hs.h[0].attempts, 20);
+	assert_int_equal((int)hs.h[0].failed, 20);
+	assert_true(hs.h[0].destinations >= 18 && hs.h[0].destinations <= 22);
+	df_get_stats(d, &st);
+	assert_int_equal(st.first_promoted, 1);
+	assert_int_equal(st.first_live, 0);
+
+	/* a parked sighting two windows old is forgotten, as the counters
+	 * forget: 1 + 19 attempts 20 minutes apart do not cross */
+	refused(d, T0 + 100000, "100.64.5.5", "203.0.113.200", 31000);
+	for (i = 0; i < 19; i++) {
+		snprintf(dst, sizeof dst, "203.0.113.%d", i + 1);
+		refused(d, T0 + 100000 + 1200000 + i * 100, "100.64.5.5", dst, (uint16_t)(31001 + i));
+	}
+	assert_int_equal(hs.n, 1);
+	df_get_stats(d, &st);
+	assert_int_equal(st.first_expired, 1);
+	/* the first of the 19 was parked anew, and promoted by the second */
+	assert_int_equal(st.first_promoted, 2);
+	df_free(d);
+
+	/* a flood of one-attempt sources at max_sources evicts parked
+	 * sightings, stays within the cap, and a bot after it still crosses */
+	d = make(&hs, &s);
+	s.max_sources = 256;
+	df_set_settings(d, &s);
+	for (i = 0; i < 5000; i++) {
+		snprintf(src, sizeof src, "100.65.%d.%d", i / 250, i % 250 + 1);
+		refused(d, T0 + 2000000 + i, src, "203.0.113.250", 1025);
+	}
+	df_get_stats(d, &st);
+	assert_true(st.sources <= 256);
+	assert_true(st.first_evicted + st.first_spilled >= 5000 - 256);
+	assert_true(st.first_parked >= 256);
+	for (i = 0; i < 20; i++) {
+		snprintf(dst, sizeof dst, "203.0.113.%d", i + 1);
+		refused(d, T0 + 2100000 + i * 100, "100.64.6.6", dst, (uint16_t)(32000 + i));
+	}
+	assert_int_equal(hs.n, 1);
+	assert_int_equal((int)hs.h[0].attempts, 20);
+	df_get_stats(d, &st);
+	assert_true(st.sources <= 256);
+	df_free(d);
+}
+
 static void
 test_ipv6_key(void **state)
 {
@@ -446,6 +522,7 @@ main(void)
 		cmocka_unit_test(test_smarthost),
 		cmocka_unit_test(test_flow_records),
 		cmocka_unit_test(test_pending_bound_and_blind_input),
+		cmocka_unit_test(test_first_sightings),
 		cmocka_unit_test(test_ipv6_key),
 		cmocka_unit_test(test_listen_and_conf),
 	};
