@@ -561,9 +561,10 @@ complaint_row(void *ud, const struct fbl_complaint *fc)
 	char a[40], b[40];
 
 	if (k->arr != NULL) {
-		json_array_append_new(k->arr, json_pack("{s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+		json_array_append_new(k->arr, json_pack("{s:I, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 		    "id", (json_int_t)fc->id, "received", out_json_time(fc->received_ms), "status", fc->status,
 		    "feedback_type", out_json_str(fc->feedback_type), "reporter", out_json_str(*fc->reporter ? fc->reporter : NULL),
+		    "user_agent", out_json_str(fc->user_agent && *fc->user_agent ? fc->user_agent : NULL),
 		    "source_ip", out_json_str(*fc->source_ip ? fc->source_ip : NULL), "arrival", out_json_time(fc->arrival_ms),
 		    "reported_domain", out_json_str(*fc->reported_domain ? fc->reported_domain : NULL),
 		    "subscriber", out_json_str(*fc->subscriber ? fc->subscriber : NULL),

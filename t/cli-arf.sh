@@ -115,6 +115,7 @@ like "$ERR" '08-encoded-words\.eml: message 1 \(line 1\): warning: line 32: Subj
 bs complaints list --json
 is "$(jq_py '[c["reporter"] for c in j if c["source_ip"] == "100.64.1.10" and "klingon" in (c["detail"] or "")]')" "['fbl@grosse-post.example']" "complaints list shows it with the warning"
 is "$(db "SELECT user_agent FROM fbl_complaints WHERE reporter='fbl@grosse-post.example'")" "GroßePost-FBL/3.0" "stored decoded"
+is "$(jq_py '[c["user_agent"] for c in j if c["reporter"] == "fbl@grosse-post.example"]')" "['GroßePost-FBL/3.0']" "complaints list --json gives the User-Agent"
 is "$(db "SELECT json_extract(evidence, '\$.user_agent') FROM events ORDER BY id DESC LIMIT 1")" "GroßePost-FBL/3.0" "event evidence decoded"
 if db "SELECT * FROM fbl_complaints; SELECT evidence FROM events" | grep -q -e "Nur heute" -e "Uhren" -e "ISO-8859-15"; then ok 1 "reported message's Subject and From not stored"; else ok 0 "reported message's Subject and From not stored"; fi
 # in an mbox the line is the file's
