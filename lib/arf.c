@@ -19,6 +19,7 @@
  */
 #include "config.h"
 #include "arf.h"
+#include "mime.h"
 #include "rfc2047.h"
 #include "util.h"
 
@@ -266,21 +267,6 @@ ctype_parse(const char *v, struct ctype *ct)
 	}
 }
 
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 /* Decode base64, skipping what is not in the alphabet; NUL-terminated. */
 static char *
@@ -295,7 +281,7 @@ b64_decode(const char *s, size_t len, size_t *outlen)
 		int v;
 		if (s[i] == '=')
 			break;
-		v = b64val((unsigned char)s[i]);
+		v = mime_b64val((unsigned char)s[i]);
 		if (v < 0)
 			continue;
 		acc = (acc << 6) | (unsigned)v;
@@ -310,16 +296,6 @@ b64_decode(const char *s, size_t len, size_t *outlen)
 	return out;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 static char *
 qp_decode(const char *s, size_t len, size_t *outlen)
@@ -330,9 +306,9 @@ qp_decode(const char *s, size_t len, size_t *outlen)
 	while (i < len) {
 		if (s[i] == '=') {
 			size_t j = i + 1;
-			if (j + 1 < len && hexval((unsigned char)s[j]) >= 0 &&
-			    hexval((unsigned char)s[j + 1]) >= 0) {
-				out[o++] = (char)(hexval((unsigned char)s[j]) * 16 + hexval((unsigned char)s[j + 1]));
+			if (j + 1 < len && mime_hexval((unsigned char)s[j]) >= 0 &&
+			    mime_hexval((unsigned char)s[j + 1]) >= 0) {
+				out[o++] = (char)(mime_hexval((unsigned char)s[j]) * 16 + mime_hexval((unsigned char)s[j + 1]));
 				i = j + 2;
 				continue;
 			}

@@ -29,6 +29,11 @@ void mbuf_printf(struct mbuf *b, const char *fmt, ...) __attribute__((format(pri
 char *mbuf_take(struct mbuf *b);
 void mbuf_free(struct mbuf *b);
 
+/* The value of a hexadecimal digit (either case) or of a base64 character
+ * (RFC 2045 alphabet), -1 for anything else. */
+int mime_hexval(int c);
+int mime_b64val(int c);
+
 /* Longest header value kept (after cleaning) before it is cut with "...". */
 #define MIME_HEADER_VALUE_MAX 900
 

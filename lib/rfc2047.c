@@ -11,6 +11,7 @@
  */
 #include "config.h"
 #include "rfc2047.h"
+#include "mime.h"
 #include "util.h"
 
 #include <iconv.h>
@@ -21,29 +22,6 @@
 
 #define MAX_CHARSET_NAME 40
 #define MAX_RUN 64              /* words converted together at most */
-
-/* ---------------------------------------------------------------- buffer */
-
-struct rbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-rb_add(struct rbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 128;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->p = xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	if (n > 0)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
 
 /* ---------------------------------------------------------------- UTF-8 */
 
@@ -207,38 +185,12 @@ read_word(const char *s, size_t len, size_t pos, struct word *w)
 	return 1;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 /* Append the bytes the word's encoded-text stands for; -1 with *why when
  * the text is not valid for its encoding. */
 static int
-word_bytes(const struct word *w, struct rbuf *b, const char **why)
+word_bytes(const struct word *w, struct mbuf *b, const char **why)
 {
 	const char *t = w->text;
 	size_t n = w->textlen, i;
@@ -254,8 +206,8 @@ word_bytes(const struct word *w, struct rbuf *b, const char **why)
 					*why = "broken quoted-printable (= at the end)";
 					return -1;
 				}
-				h = hexval((unsigned char)t[i + 1]);
-				l = hexval((unsigned char)t[i + 2]);
+				h = mime_hexval((unsigned char)t[i + 1]);
+				l = mime_hexval((unsigned char)t[i + 2]);
 				if (h < 0 || l < 0) {
 					*why = "broken quoted-printable (= not followed by two hex digits)";
 					return -1;
@@ -263,7 +215,7 @@ word_bytes(const struct word *w, struct rbuf *b, const char **why)
 				c = (char)(h * 16 + l);
 				i += 2;
 			}
-			rb_add(b, &c, 1);
+			mbuf_add(b, &c, 1);
 		}
 		return 0;
 	} else {
@@ -276,7 +228,7 @@ word_bytes(const struct word *w, struct rbuf *b, const char **why)
 				pad++;
 				continue;
 			}
-			if (pad > 0 || (v = b64val((unsigned char)t[i])) < 0) {
+			if (pad > 0 || (v = mime_b64val((unsigned char)t[i])) < 0) {
 				*why = "broken base64";
 				return -1;
 			}
@@ -287,7 +239,7 @@ word_bytes(const struct word *w, struct rbuf *b, const char **why)
 				char c;
 				bits -= 8;
 				c = (char)((acc >> bits) & 0xff);
-				rb_add(b, &c, 1);
+				mbuf_add(b, &c, 1);
 			}
 		}
 		if (chars % 4 == 1 || pad > 2 || (pad > 0 && (chars + (size_t)pad) % 4 != 0)) {
@@ -341,7 +293,7 @@ same_charset(const struct word *a, const struct word *b)
  * with *why (unknown charset, bytes not valid in it).
  */
 static int
-convert(struct dec *d, const char *cs, const char *in, size_t n, struct rbuf *out, const char **why)
+convert(struct dec *d, const char *cs, const char *in, size_t n, struct mbuf *out, const char **why)
 {
 	struct conv *cv = NULL;
 	size_t i;
@@ -351,7 +303,7 @@ convert(struct dec *d, const char *cs, const char *in, size_t n, struct rbuf *ou
 			*why = "bytes not valid in UTF-8";
 			return -1;
 		}
-		rb_add(out, in, n);
+		mbuf_add(out, in, n);
 		return 0;
 	}
 	if (strcmp(cs, "us-ascii") == 0 || strcmp(cs, "ascii") == 0) {
@@ -360,7 +312,7 @@ convert(struct dec *d, const char *cs, const char *in, size_t n, struct rbuf *ou
 				*why = "bytes not valid in US-ASCII";
 				return -1;
 			}
-		rb_add(out, in, n);
+		mbuf_add(out, in, n);
 		return 0;
 	}
 	for (i = 0; i < d->nconv; i++)
@@ -397,7 +349,7 @@ convert(struct dec *d, const char *cs, const char *in, size_t n, struct rbuf *ou
 			free(buf);
 			return -1;
 		}
-		rb_add(out, buf, (size_t)(op - buf));
+		mbuf_add(out, buf, (size_t)(op - buf));
 		free(buf);
 		return 0;
 	}
@@ -432,9 +384,9 @@ note_kept(struct dec *d, const char *why)
 
 /* Decode one word on its own into the segment buffer. */
 static void
-one_word(struct dec *d, struct item *it, struct rbuf *segs)
+one_word(struct dec *d, struct item *it, struct mbuf *segs)
 {
-	struct rbuf raw = { 0 };
+	struct mbuf raw = { 0 };
 	char cs[MAX_CHARSET_NAME + 1];
 	const char *why = NULL;
 	size_t before = segs->len;
@@ -458,9 +410,9 @@ one_word(struct dec *d, struct item *it, struct rbuf *segs)
  * fails, word by word.
  */
 static void
-decode_run(struct dec *d, struct item *it, size_t n, struct rbuf *segs)
+decode_run(struct dec *d, struct item *it, size_t n, struct mbuf *segs)
 {
-	struct rbuf raw = { 0 };
+	struct mbuf raw = { 0 };
 	char cs[MAX_CHARSET_NAME + 1];
 	const char *why = NULL;
 	size_t i, before = segs->len;
@@ -490,7 +442,7 @@ char *
 rfc2047_decode(const char *in, size_t len, int *nkept, char *why, size_t whylen)
 {
 	struct dec d;
-	struct rbuf out = { 0 }, segs = { 0 };
+	struct mbuf out = { 0 }, segs = { 0 };
 	struct item *items = NULL;
 	struct word w;
 	size_t n = 0, cap = 0, pos = 0, lit = 0, i, j;
@@ -534,22 +486,22 @@ rfc2047_decode(const char *in, size_t len, int *nkept, char *why, size_t whylen)
 		decode_run(&d, items + i, j - i, &segs);
 	}
 	/* put it together: blanks between two decoded words are dropped */
-	rb_add(&out, "", 0);
-	rb_add(&segs, "", 0);
+	mbuf_add(&out, "", 0);
+	mbuf_add(&segs, "", 0);
 	for (i = 0; i < n; i++) {
 		const struct word *cw = &items[i].w;
 		if (!(i > 0 && items[i - 1].decoded && items[i].decoded && all_blank(in + lit, cw->start - lit)))
-			rb_add(&out, in + lit, cw->start - lit);
+			mbuf_add(&out, in + lit, cw->start - lit);
 		if (items[i].decoded)
-			rb_add(&out, segs.p + items[i].seg, items[i].seglen);
+			mbuf_add(&out, segs.p + items[i].seg, items[i].seglen);
 		else
-			rb_add(&out, in + cw->start, cw->end - cw->start);
+			mbuf_add(&out, in + cw->start, cw->end - cw->start);
 		lit = cw->end;
 	}
 	if (lit < len)
-		rb_add(&out, in + lit, len - lit);
+		mbuf_add(&out, in + lit, len - lit);
 	if (cut)
-		rb_add(&out, "...", 3);
+		mbuf_add(&out, "...", 3);
 	for (i = 0; i < d.nconv; i++)
 		if (d.conv[i].cd != (iconv_t)-1)
 			iconv_close(d.conv[i].cd);
