@@ -93,15 +93,17 @@ mbuf_free(struct mbuf *b)
 	b->len = b->cap = 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
+size_t
+mime_utf8_next(const unsigned char *s, size_t n, unsigned *cpp)
 {
 	size_t len, i;
 	unsigned cp;
 
-	if (s[0] < 0x80)
+	if (s[0] < 0x80) {
+		if (cpp != NULL)
+			*cpp = s[0];
 		return 1;
+	}
 	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
 		len = 2; cp = s[0] & 0x1f;
 	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
@@ -121,6 +123,8 @@ utf8_seq(const unsigned char *s, size_t n)
 	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
 	    || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	if (cpp != NULL)
+		*cpp = cp;
 	return len;
 }
 
@@ -142,7 +146,7 @@ mime_clean(const char *s, size_t len)
 			i++;
 			continue;
 		}
-		n = utf8_seq(u + i, len - i);
+		n = mime_utf8_next(u + i, len - i, NULL);
 		if (n == 0) {
 			out[o++] = '?';
 			i++;
@@ -206,7 +210,7 @@ encoded_words(struct mbuf *b, const char *s, size_t col)
 			continue;
 		}
 		while (i + take < len) {
-			n = utf8_seq(u + i + take, len - i - take);
+			n = mime_utf8_next(u + i + take, len - i - take, NULL);
 			if (n == 0)
 				n = 1;
 			if (take + n > maxraw)

@@ -33,6 +33,10 @@ void mbuf_free(struct mbuf *b);
  * (RFC 2045 alphabet), -1 for anything else. */
 int mime_hexval(int c);
 int mime_b64val(int c);
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), its code
+ * point in *cp (when cp is not NULL); 0 when the bytes there are not valid
+ * UTF-8 (overlong forms and surrogates included). */
+size_t mime_utf8_next(const unsigned char *s, size_t n, unsigned *cp);
 
 /* Longest header value kept (after cleaning) before it is cut with "...". */
 #define MIME_HEADER_VALUE_MAX 900

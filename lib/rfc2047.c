@@ -25,44 +25,6 @@
 
 /* ---------------------------------------------------------------- UTF-8 */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left) and its code
- * point, or 0 when the bytes there are not valid UTF-8. */
-static size_t
-utf8_next(const unsigned char *s, size_t n, unsigned *cpp)
-{
-	size_t len, i;
-	unsigned cp;
-
-	if (s[0] < 0x80) {
-		*cpp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*cpp = cp;
-	return len;
-}
-
 static int
 utf8_valid(const char *s, size_t n)
 {
@@ -71,7 +33,7 @@ utf8_valid(const char *s, size_t n)
 	unsigned cp;
 
 	while (i < n) {
-		if ((k = utf8_next(u + i, n - i, &cp)) == 0)
+		if ((k = mime_utf8_next(u + i, n - i, &cp)) == 0)
 			return 0;
 		i += k;
 	}
@@ -99,7 +61,7 @@ rfc2047_clean(const char *in, size_t len)
 	int blank = 1;          /* drops leading blanks */
 
 	while (i < len) {
-		k = utf8_next(u + i, len - i, &cp);
+		k = mime_utf8_next(u + i, len - i, &cp);
 		if (k == 0) {
 			out[o++] = '?';
 			i++;
