@@ -22,7 +22,9 @@
  *   lines and committed before the death may then be recorded twice.  A
  *   clean stop (SIGTERM, SIGINT, end of -r input) flushes the writer and
  *   saves the final position, so nothing is read twice.  The detectors'
- *   windows live in memory and start empty after a restart.
+ *   windows live in memory; after a restart they are rebuilt from the
+ *   lines before the saved position (warm_up_bytes), the events those
+ *   raise dropped (they were stored before).
  *
  * DIAGNOSTICS
  *   Malformed lines of a known format are counted and logged once per kind
@@ -95,6 +97,8 @@ struct lw {
 	uint64_t kinds[LP_MALFORMED + 1];
 	uint64_t fail_ignored;
 	uint64_t events, submitted, queue_waits;
+	int warming;               /* re-reading lines already handled (warm_up_bytes) */
+	uint64_t warm_lines, warm_events;
 	const char *malformed_seen[MAX_MALFORMED_KINDS];
 	uint64_t malformed_n[MAX_MALFORMED_KINDS];
 	int n_malformed_seen;
@@ -216,6 +220,13 @@ on_event(void *ud, struct event *ev)
 		event_clear(ev);
 		return;
 	}
+	if (lw->warming) {
+		/* raised before the restart from these very lines, and committed
+		 * (the position is saved only then): not again */
+		lw->warm_events++;
+		event_clear(ev);
+		return;
+	}
 	event_set_node(ev, lw->conf->node_name);
 	lw->events++;
 	sub = bs_sanitize(ev->subscriber, strlen(ev->subscriber), 200);
@@ -310,19 +321,24 @@ on_line(void *ud, const char *line, size_t len)
 	const char *lsub, *isub;
 	int k;
 
-	lw->lineno++;
-	if (lw->trace != NULL) {
+	if (lw->warming)
+		lw->warm_lines++;
+	else
+		lw->lineno++;
+	if (lw->trace != NULL && !lw->warming) {
 		fwrite(line, 1, len, lw->trace);
 		fputc('\n', lw->trace);
 	}
 	if ((lw->lineno & 1023) == 0)
 		periodic(lw);
 	k = lp_parse(&lw->lpo, line, len, &r);
-	lw->kinds[k]++;
+	if (!lw->warming)
+		lw->kinds[k]++;
 	if (k == LP_SKIP)
 		return 0;
 	if (k == LP_MALFORMED) {
-		note_malformed(lw, &r, line, len);
+		if (!lw->warming)
+			note_malformed(lw, &r, line, len);
 		return 0;
 	}
 	if (r.ts_ms > lw->last_ts)
@@ -466,13 +482,15 @@ print_stats(struct lw *lw, const struct follow_stats *fs, FILE *out, int as_log)
 	    " events=%" PRIu64 " submitted=%" PRIu64 " committed=%" PRIu64 " queue_waits=%" PRIu64
 	    " rotations_rename=%" PRIu64 " rotations_truncate=%" PRIu64 " rotated_lines=%" PRIu64
 	    " reopen_unmatched=%" PRIu64 " queue_ids=%" PRIu64 " queue_evicted=%" PRIu64
-	    " queue_expired=%" PRIu64 " unknown_qid=%" PRIu64,
+	    " queue_expired=%" PRIu64 " unknown_qid=%" PRIu64 " warm_lines=%" PRIu64
+	    " warm_events=%" PRIu64,
 	    fs->lines, fs->bytes, fs->long_lines, lw->kinds[LP_SKIP],
 	    lw->kinds[LP_AUTH_FAIL], lw->kinds[LP_AUTH_OK], lw->kinds[LP_CLIENT], lw->kinds[LP_DELIVERY],
 	    lw->kinds[LP_REMOVED], lw->kinds[LP_MALFORMED], lw->fail_ignored,
 	    lw->events, lw->submitted, ws.committed, lw->queue_waits,
 	    fs->rotations_rename, fs->rotations_truncate, fs->rotated_lines, fs->reopen_unmatched,
-	    ds.queue_tracked, ds.queue_evicted, ds.queue_expired, ds.deliveries_unknown_qid);
+	    ds.queue_tracked, ds.queue_evicted, ds.queue_expired, ds.deliveries_unknown_qid,
+	    lw->warm_lines, lw->warm_events);
 	if (as_log)
 		log_notice("stats: %s", buf);
 	else
@@ -547,6 +565,42 @@ struct checkpoint {
 	int valid;
 };
 
+/*
+ * After a restart, rebuild the detectors' windows from the lines just
+ * before the saved position (logwatch.warm_up_bytes of them): a guesser
+ * who was 15 failures into a window of 20 when the watcher stopped is
+ * still 15 in.  Events these lines raise were stored before the position
+ * was saved, so they are counted and dropped, and the detectors remember
+ * that they fired.
+ */
+static void
+warm_up(struct lw *lw, const struct follow_opts *fo, const struct follow_pos *saved)
+{
+	uint64_t max = (uint64_t)cfg_getint(cfg_getsec(lw->conf->cfg, "logwatch"), "warm_up_bytes");
+	uint64_t from = 0;
+	int64_t t0 = bs_mono_ms();
+	char err[600];
+	long n;
+
+	if (max == 0 || saved->offset == 0)
+		return;
+	err[0] = '\0';
+	lw->warming = 1;
+	n = follow_warm(fo, saved, max, on_line, lw, &from, err, sizeof err);
+	lw->warming = 0;
+	if (n < 0) {
+		log_warn("warm-up: %s; the detectors' windows start empty", err);
+		return;
+	}
+	if (n == 0 && from == saved->offset) {
+		log_notice("warm-up: the file of the saved position is gone; the detectors' windows start empty");
+		return;
+	}
+	log_notice("warm-up: %ld lines re-read (offsets %" PRIu64 " to %" PRIu64 ") in %lld ms; "
+	    "%" PRIu64 " events they raise were stored before the restart and are not raised again",
+	    n, from, saved->offset, (long long)(bs_mono_ms() - t0), lw->warm_events);
+}
+
 static int
 run_follow(struct lw *lw, const char *path, const char *state_path, const struct cmdline *cl)
 {
@@ -576,6 +630,8 @@ run_follow(struct lw *lw, const char *path, const char *state_path, const struct
 	if (rc == 1 && err[0] != '\0')
 		log_warn("%s", err);
 	have_saved = rc == 0;
+	if (have_saved)
+		warm_up(lw, &fo, &saved);
 	f = follow_open(&fo, have_saved ? &saved : NULL, err, sizeof err);
 	if (f == NULL) {
 		log_err("%s", err);

@@ -364,6 +364,90 @@ follow_open(const struct follow_opts *o, const struct follow_pos *saved, char *e
 	return f;
 }
 
+/*
+ * The file a saved position is in, opened: the file at the path (same
+ * inode and head, long enough) or, when the log has been rotated since,
+ * the rotated file (find_rotated).  -1 when neither matches.
+ */
+static int
+open_saved(const struct follow_opts *o, const struct follow_pos *p)
+{
+	struct follow tmp;
+	struct stat sb;
+	int fd;
+
+	if ((fd = open_ro(o->path)) >= 0) {
+		if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_dev == p->dev &&
+		    (uint64_t)sb.st_ino == p->ino && head_matches(fd, p))
+			return fd;
+		close(fd);
+	}
+	memset(&tmp, 0, sizeof tmp);
+	if (o->rotated_suffix != NULL && o->rotated_suffix[0] != '\0')
+		tmp.rotated = xasprintf("%s%s", o->path, o->rotated_suffix);
+	fd = find_rotated(&tmp, p);
+	free(tmp.rotated);
+	return fd;
+}
+
+long
+follow_warm(const struct follow_opts *o, const struct follow_pos *saved, uint64_t max_bytes,
+    follow_line_fn fn, void *ud, uint64_t *from, char *err, size_t errlen)
+{
+	struct lbuf l;
+	struct follow_stats st;
+	uint64_t start, left, consumed = 0;
+	int fd, mid_line = 0;
+	ssize_t r;
+
+	*from = saved->offset;
+	if (max_bytes == 0 || saved->offset == 0)
+		return 0;
+	if ((fd = open_saved(o, saved)) < 0)
+		return 0;
+	start = saved->offset > max_bytes ? saved->offset - max_bytes : 0;
+	if (start > 0) {
+		/* begin at a line start: the line cut by start is skipped */
+		char prev = '\n';
+		if (pread(fd, &prev, 1, (off_t)(start - 1)) != 1 || prev != '\n')
+			mid_line = 1;
+	}
+	if (lseek(fd, (off_t)start, SEEK_SET) < 0) {
+		snprintf(err, errlen, "%s: seek: %s", o->path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	*from = start;
+	memset(&st, 0, sizeof st);
+	lbuf_init(&l, o->max_line);
+	l.discarding = mid_line;
+	left = saved->offset - start;
+	while (left > 0 && !(stop_flag != NULL && *stop_flag)) {
+		size_t want = l.cap - l.len;
+		if (want > left)
+			want = (size_t)left;
+		r = read(fd, l.b + l.len, want);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "%s: read: %s", o->path, strerror(errno));
+			free(l.b);
+			close(fd);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		l.len += (size_t)r;
+		left -= (uint64_t)r;
+		lbuf_lines(&l, 0, fn, ud, &consumed, &st);
+	}
+	/* the saved offset is just after a complete line */
+	lbuf_lines(&l, 1, fn, ud, &consumed, &st);
+	free(l.b);
+	close(fd);
+	return (long)st.lines;
+}
+
 void
 follow_close(struct follow *f)
 {

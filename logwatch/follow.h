@@ -77,6 +77,18 @@ struct follow *follow_open(const struct follow_opts *o, const struct follow_pos 
     char *err, size_t errlen);
 void follow_close(struct follow *f);     /* NULL is fine */
 
+/*
+ * Hand out again the lines just before a saved position, at most max_bytes
+ * of them (starting at a line start), so that the caller can rebuild what
+ * it kept in memory (the detectors' windows) after a restart.  Only the
+ * file the position is in is read (at the path, or the rotated file when
+ * the log was rotated since).  The number of lines, 0 when there is no
+ * such file, -1 with a message on a read error; *from: where reading
+ * began.
+ */
+long follow_warm(const struct follow_opts *o, const struct follow_pos *saved, uint64_t max_bytes,
+    follow_line_fn fn, void *ud, uint64_t *from, char *err, size_t errlen);
+
 /* Hand out what is new; returns the number of lines (0: nothing new). */
 long follow_poll(struct follow *f, follow_line_fn fn, void *ud);
 /* Current position (after the last line handed out). */

@@ -43,6 +43,10 @@ like() { # like GOT REGEX DESCRIPTION
   local got=$1 re=$2; shift 2
   if printf '%s' "$got" | grep -qE -- "$re"; then ok 0 "$*"; else ok 1 "$*"; echo "#   got:  '$(printf '%s' "$got" | head -c 600)'"; echo "#   want match: $re"; fi
 }
+unlike() { # unlike GOT REGEX DESCRIPTION
+  local got=$1 re=$2; shift 2
+  if printf '%s' "$got" | grep -qE -- "$re"; then ok 1 "$*"; echo "#   matched: $(printf '%s' "$got" | grep -E -- "$re" | head -c 600)"; else ok 0 "$*"; fi
+}
 skip_all() { echo "1..0 # SKIP $*"; exit 77; }
 done_testing() {
   echo "1..$_tap_n"
