@@ -247,6 +247,18 @@ rd_update(struct ctr_remote *r, const char *key, int64_t now_ms, const uint32_t 
 
 	k = &r->pool[h % RD_POOL];
 	pthread_mutex_lock(&k->mu);
+	if (k->c == NULL) {
+		/* threads that queued here behind a connect that failed must not
+		 * each try their own, one timeout after another: mail waits */
+		pthread_mutex_lock(&r->mu);
+		down = r->down_until_ms;
+		pthread_mutex_unlock(&r->mu);
+		if (down != 0 && bs_mono_ms() < down) {
+			pthread_mutex_unlock(&k->mu);
+			rd_stat_add(r, &r->st.fallbacks);
+			goto out;
+		}
+	}
 	if (k->c == NULL && rd_connect(r, k) != 0) {
 		pthread_mutex_unlock(&k->mu);
 		rd_stat_add(r, &r->st.fallbacks);

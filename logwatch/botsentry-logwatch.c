@@ -98,7 +98,9 @@ struct lw {
 	uint64_t fail_ignored;
 	uint64_t events, submitted, queue_waits;
 	int warming;               /* re-reading lines already handled (warm_up_bytes) */
+	int warm_drop;             /* ... under the same settings: their events were stored */
 	uint64_t warm_lines, warm_events;
+	char tag[512];             /* settings_tag at start; "reloaded" once a reload changed it */
 	const char *malformed_seen[MAX_MALFORMED_KINDS];
 	uint64_t malformed_n[MAX_MALFORMED_KINDS];
 	int n_malformed_seen;
@@ -158,6 +160,36 @@ settings_from_conf(const struct conf *c, struct da_settings *s)
 	s->br_queue_ttl_ms = cfg_getint(lw, "bounce_ratio|queue_id_ttl") * 1000L;
 	s->max_keys = (size_t)cfg_getint(lw, "max_keys");
 	s->idle_ms = cfg_getint(lw, "idle_expiry") * 1000L;
+}
+
+/*
+ * What decides which events the lines raise, as one line of text, saved
+ * with the position: a warm-up drops the events of lines read before the
+ * restart only when they were read under the same settings (else the old
+ * process may not have raised them, and dropping them would lose them).
+ * Scores are left out: they do not decide whether an event is raised.
+ */
+static void
+settings_tag(const struct conf *c, char *buf, size_t n)
+{
+	struct da_settings s;
+	cfg_t *sec = cfg_getsec(c->cfg, "logwatch");
+
+	settings_from_conf(c, &s);
+	snprintf(buf, n, "1 bf=%d,%lld,%ld,%ld ca=%d,%lld,%ld,%ld,%ld,%d,%d br=%d,%lld,%ld,%g,%zu,%lld "
+	    "keys=%zu,%lld tz=%s realm=%s v6=%ld",
+	    (int)cfg_getbool(sec, "auth_bruteforce|enabled"), (long long)s.bf_window_ms, s.bf_failures,
+	    s.bf_logins,
+	    (int)cfg_getbool(sec, "credential_abuse|enabled"), (long long)s.ca_window_ms, s.ca_fail_addrs,
+	    s.ca_ok_addrs, s.ca_ok_nets, s.ca_v4_net_len, s.ca_v6_net_len,
+	    (int)cfg_getbool(sec, "bounce_ratio|enabled"), (long long)s.br_window_ms, s.br_min_rcpts,
+	    s.br_ratio, s.br_max_queue, (long long)s.br_queue_ttl_ms,
+	    s.max_keys, (long long)s.idle_ms, cfg_getstr(sec, "timezone"), cfg_getstr(sec, "login_realm"),
+	    (long)c->ipv6_prefix_len);
+	/* one line in the state file */
+	for (; *buf != '\0'; buf++)
+		if (*buf == '\n' || *buf == '\r')
+			*buf = ' ';
 }
 
 static void
@@ -220,7 +252,7 @@ on_event(void *ud, struct event *ev)
 		event_clear(ev);
 		return;
 	}
-	if (lw->warming) {
+	if (lw->warming && lw->warm_drop) {
 		/* raised before the restart from these very lines, and committed
 		 * (the position is saved only then): not again */
 		lw->warm_events++;
@@ -230,9 +262,14 @@ on_event(void *ud, struct event *ev)
 	event_set_node(ev, lw->conf->node_name);
 	lw->events++;
 	sub = bs_sanitize(ev->subscriber, strlen(ev->subscriber), 200);
-	log_notice("%s:%" PRIu64 ": event kind=%s subscriber=\"%s\" client=%s score=%.1f evidence=%s",
-	    lw->input, lw->lineno, ev->kind, sub, ev->client_ip[0] ? ev->client_ip : "-", ev->score,
-	    ev->evidence ? ev->evidence : "{}");
+	if (lw->warming)
+		log_notice("%s (warm-up, line %" PRIu64 " of it): event kind=%s subscriber=\"%s\" client=%s "
+		    "score=%.1f evidence=%s", lw->input, lw->warm_lines, ev->kind, sub,
+		    ev->client_ip[0] ? ev->client_ip : "-", ev->score, ev->evidence ? ev->evidence : "{}");
+	else
+		log_notice("%s:%" PRIu64 ": event kind=%s subscriber=\"%s\" client=%s score=%.1f evidence=%s",
+		    lw->input, lw->lineno, ev->kind, sub, ev->client_ip[0] ? ev->client_ip : "-", ev->score,
+		    ev->evidence ? ev->evidence : "{}");
 	free(sub);
 	if (lw->o->print) {
 		json_t *j = json_object();
@@ -457,6 +494,14 @@ reload(struct lw *lw, const struct cmdline *cl)
 	apply_conf(lw);
 	settings_from_conf(c, &s);
 	da_set_settings(lw->da, &s);
+	{
+		char tag[sizeof lw->tag];
+		settings_tag(c, tag, sizeof tag);
+		if (lw->tag[0] != '\0' && strcmp(tag, lw->tag) != 0)
+			/* lines read before and after: a later warm-up records
+			 * what it raises (at least once) rather than drop it */
+			bs_strlcpy(lw->tag, "reloaded", sizeof lw->tag);
+	}
 	if (lw->w != NULL)
 		writer_set_policy(lw->w, &c->score);
 	load_leases(lw);
@@ -574,7 +619,8 @@ struct checkpoint {
  * that they fired.
  */
 static void
-warm_up(struct lw *lw, const struct follow_opts *fo, const struct follow_pos *saved)
+warm_up(struct lw *lw, const struct follow_opts *fo, const struct follow_pos *saved,
+    const char *saved_tag)
 {
 	uint64_t max = (uint64_t)cfg_getint(cfg_getsec(lw->conf->cfg, "logwatch"), "warm_up_bytes");
 	uint64_t from = 0;
@@ -585,6 +631,12 @@ warm_up(struct lw *lw, const struct follow_opts *fo, const struct follow_pos *sa
 	if (max == 0 || saved->offset == 0)
 		return;
 	err[0] = '\0';
+	log_notice("warm-up: re-reading up to %" PRIu64 " bytes before offset %" PRIu64 " to rebuild "
+	    "the detectors' windows", max, saved->offset);
+	lw->warm_drop = strcmp(saved_tag, lw->tag) == 0;
+	if (!lw->warm_drop)
+		log_notice("warm-up: the detector settings differ from those the saved position was "
+		    "read with; events the re-read lines raise are recorded (some may have been before)");
 	lw->warming = 1;
 	n = follow_warm(fo, saved, max, on_line, lw, &from, err, sizeof err);
 	lw->warming = 0;
@@ -596,9 +648,13 @@ warm_up(struct lw *lw, const struct follow_opts *fo, const struct follow_pos *sa
 		log_notice("warm-up: the file of the saved position is gone; the detectors' windows start empty");
 		return;
 	}
-	log_notice("warm-up: %ld lines re-read (offsets %" PRIu64 " to %" PRIu64 ") in %lld ms; "
-	    "%" PRIu64 " events they raise were stored before the restart and are not raised again",
-	    n, from, saved->offset, (long long)(bs_mono_ms() - t0), lw->warm_events);
+	if (lw->warm_drop)
+		log_notice("warm-up: %ld lines re-read (offsets %" PRIu64 " to %" PRIu64 ") in %lld ms; "
+		    "%" PRIu64 " events they raise were stored before the restart and are not raised again",
+		    n, from, saved->offset, (long long)(bs_mono_ms() - t0), lw->warm_events);
+	else
+		log_notice("warm-up: %ld lines re-read (offsets %" PRIu64 " to %" PRIu64 ") in %lld ms",
+		    n, from, saved->offset, (long long)(bs_mono_ms() - t0));
 }
 
 static int
@@ -609,9 +665,9 @@ run_follow(struct lw *lw, const char *path, const char *state_path, const struct
 	struct follow *f;
 	struct follow_stats fs;
 	struct checkpoint pending;
-	char err[600];
+	char err[600], saved_tag[sizeof lw->tag];
 	cfg_t *sec = cfg_getsec(lw->conf->cfg, "logwatch");
-	int rc, have_saved = 0, code = 0;
+	int rc, have_saved = 0, code = 0, polled = 0;
 	int64_t next_ckpt;
 	long poll_ms = cfg_getint(sec, "poll_interval_ms");
 	long ckpt_ms = cfg_getint(sec, "checkpoint_interval") * 1000L;
@@ -622,7 +678,7 @@ run_follow(struct lw *lw, const char *path, const char *state_path, const struct
 	fo.start_at_end = !lw->o->from_start && strcmp(cfg_getstr(sec, "start_at"), "end") == 0;
 	fo.max_line = (size_t)cfg_getint(sec, "max_line_length");
 	err[0] = '\0';
-	rc = follow_load(state_path, path, &saved, err, sizeof err);
+	rc = follow_load(state_path, path, &saved, saved_tag, sizeof saved_tag, err, sizeof err);
 	if (rc < 0) {
 		log_err("%s; remove it to start afresh", err);
 		return EX_DATAERR;
@@ -630,8 +686,10 @@ run_follow(struct lw *lw, const char *path, const char *state_path, const struct
 	if (rc == 1 && err[0] != '\0')
 		log_warn("%s", err);
 	have_saved = rc == 0;
+	settings_tag(lw->conf, lw->tag, sizeof lw->tag);
+	lw->input = path;
 	if (have_saved)
-		warm_up(lw, &fo, &saved);
+		warm_up(lw, &fo, &saved, saved_tag);
 	f = follow_open(&fo, have_saved ? &saved : NULL, err, sizeof err);
 	if (f == NULL) {
 		log_err("%s", err);
@@ -656,11 +714,12 @@ run_follow(struct lw *lw, const char *path, const char *state_path, const struct
 		}
 		periodic(lw);
 		n = follow_poll(f, on_line, lw);
+		polled = 1;
 		/* checkpoint: every interval capture the position and the events
 		 * submitted so far; save it as soon as those are committed */
 		if (pending.valid && committed_at_least(lw, pending.submitted)) {
 			if (memcmp(&pending.pos, &last_saved, sizeof last_saved) != 0) {
-				if (follow_save(state_path, path, &pending.pos, err, sizeof err) != 0)
+				if (follow_save(state_path, path, &pending.pos, lw->tag, err, sizeof err) != 0)
 					log_err("state: %s", err);
 				else
 					last_saved = pending.pos;
@@ -703,7 +762,12 @@ run_follow(struct lw *lw, const char *path, const char *state_path, const struct
 			lw->w = NULL;
 		}
 	}
-	if (have_saved != -1 && follow_save(state_path, path, &cur, err, sizeof err) != 0) {
+	if (!polled) {
+		/* stopped during the warm-up: nothing was read on, and the
+		 * follower's position may not yet say where (a rotated file's
+		 * rest is read by the first poll); the saved one still holds */
+		log_notice("stopped before following %s; the saved position is kept", path);
+	} else if (have_saved != -1 && follow_save(state_path, path, &cur, lw->tag, err, sizeof err) != 0) {
 		log_err("state: %s", err);
 		code = EX_CANTCREAT;
 	}

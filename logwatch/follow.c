@@ -48,6 +48,10 @@ struct follow {
 	struct lbuf lb;
 	int rot_fd;               /* rotated remainder still to read, or -1 */
 	uint64_t rot_off;
+	/* while a rotated file's rest is unread (pending, or its reading was
+	 * cut short by a stop), the position to save is in that file */
+	int rot_unfinished;
+	struct follow_pos rot_pos;
 	struct follow_stats st;
 };
 
@@ -161,24 +165,31 @@ lbuf_lines(struct lbuf *l, int final, follow_line_fn fn, void *ud, uint64_t *con
 		l->discarding = 0;
 }
 
-/* Read fd from its file position to EOF, handing out lines.  0, or -1. */
+/* Read fd from its file position to EOF, handing out lines.  0; 1 when a
+ * stop cut it short (a partial line at the end is then kept, not handed
+ * out as a line); -1 on a read error. */
 static int
 pump(struct lbuf *l, int fd, int final, follow_line_fn fn, void *ud, uint64_t *read_off,
     uint64_t *consumed, struct follow_stats *st)
 {
 	ssize_t r;
+	int stopped = 0;
 
 	for (;;) {
-		if (stop_flag != NULL && *stop_flag)
+		if (stop_flag != NULL && *stop_flag) {
+			stopped = 1;
 			break;
+		}
 		if (l->cap - l->len < CHUNK / 2) {
 			lbuf_lines(l, 0, fn, ud, consumed, st);
 			if (l->cap - l->len < CHUNK / 2)
 				return 0;     /* cannot happen: lbuf_lines empties past max_line */
 		}
 		r = read(fd, l->b + l->len, l->cap - l->len);
-		if (r < 0 && errno == EINTR && stop_flag != NULL && *stop_flag)
+		if (r < 0 && errno == EINTR && stop_flag != NULL && *stop_flag) {
+			stopped = 1;
 			break;
+		}
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -190,8 +201,8 @@ pump(struct lbuf *l, int fd, int final, follow_line_fn fn, void *ud, uint64_t *r
 			*read_off += (uint64_t)r;
 		lbuf_lines(l, 0, fn, ud, consumed, st);
 	}
-	lbuf_lines(l, final, fn, ud, consumed, st);
-	return 0;
+	lbuf_lines(l, final && !stopped, fn, ud, consumed, st);
+	return stopped;
 }
 
 int
@@ -204,7 +215,9 @@ follow_read_fd(int fd, size_t max_line, follow_line_fn fn, void *ud,
 
 	lbuf_init(&l, max_line);
 	rc = pump(&l, fd, 1, fn, ud, NULL, &consumed, st);
-	if (rc != 0)
+	if (rc > 0)
+		rc = 0;       /* stopped: what was read counts */
+	else if (rc != 0)
 		snprintf(err, errlen, "read: %s", strerror(errno));
 	free(l.b);
 	return rc;
@@ -340,6 +353,8 @@ follow_open(const struct follow_opts *o, const struct follow_pos *saved, char *e
 		f->rot_fd = find_rotated(f, saved);
 		if (f->rot_fd >= 0) {
 			f->rot_off = saved->offset;
+			f->rot_unfinished = 1;
+			f->rot_pos = *saved;
 			log_notice("%s: rotated while stopped; reading the rest of %s from offset %" PRIu64,
 			    f->path, f->rotated, saved->offset);
 		} else if (saved->offset > 0) {
@@ -441,7 +456,8 @@ follow_warm(const struct follow_opts *o, const struct follow_pos *saved, uint64_
 		left -= (uint64_t)r;
 		lbuf_lines(&l, 0, fn, ud, &consumed, &st);
 	}
-	/* the saved offset is just after a complete line */
+	/* the saved offset ends a line, or the part of an over-long line that
+	 * was handed out (cut at max_line): the rest is one last line */
 	lbuf_lines(&l, 1, fn, ud, &consumed, &st);
 	free(l.b);
 	close(fd);
@@ -465,19 +481,27 @@ follow_close(struct follow *f)
 
 /* Read the rest of a rotated file from off, as a file of its own. */
 static void
-read_rotated(struct follow *f, int fd, uint64_t off, follow_line_fn fn, void *ud)
+read_rotated(struct follow *f, int fd, const struct follow_pos *from, follow_line_fn fn, void *ud)
 {
 	struct lbuf l;
 	uint64_t consumed = 0;
 	uint64_t before = f->st.lines;
+	struct follow_pos at = *from;
+	int rc;
 
-	if (lseek(fd, (off_t)off, SEEK_SET) < 0) {
+	if (lseek(fd, (off_t)from->offset, SEEK_SET) < 0) {
 		close(fd);
 		return;
 	}
 	lbuf_init(&l, f->o.max_line);
-	if (pump(&l, fd, 1, fn, ud, NULL, &consumed, &f->st) != 0)
+	rc = pump(&l, fd, 1, fn, ud, NULL, &consumed, &f->st);
+	if (rc < 0)
 		log_warn("%s: read: %s", f->rotated, strerror(errno));
+	/* cut short by a stop: the position stays in this file, after its
+	 * last complete line read, so that the next start reads the rest */
+	f->rot_unfinished = rc == 1;
+	at.offset += consumed;
+	f->rot_pos = at;
 	f->st.rotated_lines += f->st.lines - before;
 	free(l.b);
 	close(fd);
@@ -491,7 +515,9 @@ follow_poll(struct follow *f, follow_line_fn fn, void *ud)
 	int fd;
 
 	if (f->rot_fd >= 0) {
-		read_rotated(f, f->rot_fd, f->rot_off, fn, ud);
+		struct follow_pos from = f->rot_pos;
+		from.offset = f->rot_off;
+		read_rotated(f, f->rot_fd, &from, fn, ud);
 		f->rot_fd = -1;
 	}
 	if (f->fd < 0) {
@@ -499,7 +525,7 @@ follow_poll(struct follow *f, follow_line_fn fn, void *ud)
 			return (long)(f->st.lines - before);
 		attach(f, fd, 0, 0);
 	}
-	if (pump(&f->lb, f->fd, 0, fn, ud, &f->read_off, &f->pos.offset, &f->st) != 0)
+	if (pump(&f->lb, f->fd, 0, fn, ud, &f->read_off, &f->pos.offset, &f->st) < 0)
 		log_warn("%s: read: %s", f->path, strerror(errno));
 	update_head(f);
 
@@ -516,9 +542,9 @@ follow_poll(struct follow *f, follow_line_fn fn, void *ud)
 			log_info("%s: truncated (copytruncate) at offset %" PRIu64, f->path, old.offset);
 			/* the unread rest is in the copy, if it is there */
 			if ((fd = find_rotated(f, &old)) >= 0 && fd != f->fd)
-				read_rotated(f, fd, old.offset, fn, ud);
+				read_rotated(f, fd, &old, fn, ud);
 			attach(f, f->fd, 0, 0);
-			if (pump(&f->lb, f->fd, 0, fn, ud, &f->read_off, &f->pos.offset, &f->st) != 0)
+			if (pump(&f->lb, f->fd, 0, fn, ud, &f->read_off, &f->pos.offset, &f->st) < 0)
 				log_warn("%s: read: %s", f->path, strerror(errno));
 			update_head(f);
 		}
@@ -530,13 +556,16 @@ follow_poll(struct follow *f, follow_line_fn fn, void *ud)
 		f->st.rotations_rename++;
 		log_info("%s: rotated (new inode %" PRIu64 "); finishing the old file at offset %" PRIu64,
 		    f->path, (uint64_t)psb.st_ino, f->pos.offset);
-		if (pump(&f->lb, f->fd, 1, fn, ud, &f->read_off, &f->pos.offset, &f->st) != 0)
+		int rc = pump(&f->lb, f->fd, 1, fn, ud, &f->read_off, &f->pos.offset, &f->st);
+		if (rc < 0)
 			log_warn("%s: read: %s", f->path, strerror(errno));
+		if (rc == 1)       /* stopped: stay in the old file; a restart finds it rotated */
+			return (long)(f->st.lines - before);
 		close(f->fd);
 		f->fd = -1;
 		if ((fd = open_ro(f->path)) >= 0) {
 			attach(f, fd, 0, 0);
-			if (pump(&f->lb, f->fd, 0, fn, ud, &f->read_off, &f->pos.offset, &f->st) != 0)
+			if (pump(&f->lb, f->fd, 0, fn, ud, &f->read_off, &f->pos.offset, &f->st) < 0)
 				log_warn("%s: read: %s", f->path, strerror(errno));
 			update_head(f);
 		}
@@ -547,7 +576,7 @@ follow_poll(struct follow *f, follow_line_fn fn, void *ud)
 void
 follow_position(const struct follow *f, struct follow_pos *out)
 {
-	*out = f->pos;
+	*out = f->rot_unfinished ? f->rot_pos : f->pos;
 }
 
 void
@@ -560,7 +589,7 @@ follow_get_stats(const struct follow *f, struct follow_stats *out)
 
 int
 follow_save(const char *state_path, const char *log_path, const struct follow_pos *p,
-    char *err, size_t errlen)
+    const char *tag, char *err, size_t errlen)
 {
 	char *tmp = xasprintf("%s.tmp", state_path);
 	FILE *fp;
@@ -581,6 +610,8 @@ follow_save(const char *state_path, const char *log_path, const struct follow_po
 	fprintf(fp, "botsentry-logwatch-state 1\npath %s\ndev %" PRIu64 "\nino %" PRIu64
 	    "\noffset %" PRIu64 "\nhead_len %" PRIu32 "\nhead_hash %016" PRIx64 "\n",
 	    log_path, p->dev, p->ino, p->offset, p->head_len, p->head_hash);
+	if (tag != NULL && tag[0] != '\0')
+		fprintf(fp, "tag %s\n", tag);
 	if (fflush(fp) != 0 || fsync(fd) != 0) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		fclose(fp);
@@ -604,7 +635,7 @@ out:
 
 int
 follow_load(const char *state_path, const char *log_path, struct follow_pos *p,
-    char *err, size_t errlen)
+    char *tag, size_t tagsize, char *err, size_t errlen)
 {
 	FILE *fp;
 	char line[4200], key[32];
@@ -612,6 +643,8 @@ follow_load(const char *state_path, const char *log_path, struct follow_pos *p,
 	char path[4096] = "";
 
 	memset(p, 0, sizeof *p);
+	if (tag != NULL && tagsize > 0)
+		tag[0] = '\0';
 	fp = fopen(state_path, "r");
 	if (fp == NULL) {
 		if (errno == ENOENT)
@@ -665,6 +698,9 @@ follow_load(const char *state_path, const char *log_path, struct follow_pos *p,
 			have |= 16;
 		} else if (strcmp(key, "head_hash") == 0 && sscanf(val, "%" SCNx64, &p->head_hash) == 1) {
 			have |= 32;
+		} else if (strcmp(key, "tag") == 0) {
+			if (tag != NULL && tagsize > 0)
+				bs_strlcpy(tag, val, tagsize);
 		} else {
 			snprintf(err, errlen, "%s:%d: unexpected or malformed \"%s\"", state_path, lineno, key);
 			fclose(fp);

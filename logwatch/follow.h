@@ -95,14 +95,16 @@ long follow_poll(struct follow *f, follow_line_fn fn, void *ud);
 void follow_position(const struct follow *f, struct follow_pos *out);
 void follow_get_stats(const struct follow *f, struct follow_stats *out);
 
-/* State file: written to PATH.tmp, synced, renamed over PATH.  0, or -1 with
- * a message. */
+/* State file: written to PATH.tmp, synced, renamed over PATH, with the
+ * caller's tag (one line of text, NULL or "" for none) kept beside the
+ * position.  0, or -1 with a message. */
 int follow_save(const char *state_path, const char *log_path, const struct follow_pos *p,
-    char *err, size_t errlen);
-/* 0 and *p; 1 when there is no state file; -1 with a message when it is
- * unreadable or not ours (a bad state file is an error, not a fresh start). */
+    const char *tag, char *err, size_t errlen);
+/* 0 and *p (and the tag saved with it, "" when none, in tag); 1 when there
+ * is no state file; -1 with a message when it is unreadable or not ours (a
+ * bad state file is an error, not a fresh start). */
 int follow_load(const char *state_path, const char *log_path, struct follow_pos *p,
-    char *err, size_t errlen);
+    char *tag, size_t tagsize, char *err, size_t errlen);
 
 /* A flag (set by a signal handler) that makes a blocking read of a stream
  * give up: interrupted reads return instead of being retried. */

@@ -77,6 +77,28 @@ like "$(cat "$ERR")" "warm-up: 40 lines re-read \(offsets 0 to [0-9]+\) in [0-9]
 like "$(cat "$ERR")" "^lines=15 .*auth_fail=15 .*warm_lines=40 warm_events=1" \
   "statistics keep re-read lines apart (lines=15, warm_lines=40)"
 
+# --- 1b. a restart that changes the threshold --------------------------------
+# 25 failures under failures = 30 raised nothing; after a restart with 20
+# the re-read lines cross it: that event was never stored, so it is not
+# dropped (the settings saved with the position differ)
+DB=$T/chg.db LOG=$T/chg.log ST=$T/chg.state TR=$T/chg.trace ERR=$T/chg.err
+conf "$T/chg30.conf" "$DB"
+conf "$T/chg20.conf" "$DB"
+sed -i 's/failures = 20  logins/failures = 30  logins/' "$T/chg30.conf"
+"$BOTSENTRY" -c "$T/chg30.conf" db init >/dev/null 2>&1
+: >"$LOG"
+fail "$LOG" 198.51.100.10 25 0
+start "$T/chg30.conf" "$LOG" "$ST" "$TR" "$ERR"
+wait_lines "$TR" 25; sleep 0.3; stop
+is "$(events_of "$DB" 198.51.100.10)" 0 "25 failures under a threshold of 30: no event"
+like "$(cat "$ST")" "^tag 1 bf=1,600000,30," "the settings are saved with the position"
+fail "$LOG" 198.51.100.10 1 30
+start "$T/chg20.conf" "$LOG" "$ST" "$TR" "$ERR"
+wait_event "$DB" 198.51.100.10; ok $? "after a restart with a threshold of 20 the address is reported"
+stop
+is "$(events_of "$DB" 198.51.100.10)" 1 "once"
+like "$(cat "$ERR")" "warm-up: the detector settings differ" "the warm-up says why it records what it raises"
+
 # --- 2. warm-up off: the same traffic goes unseen ---------------------------
 DB=$T/off.db LOG=$T/off.log ST=$T/off.state TR=$T/off.trace ERR=$T/off.err
 conf "$T/off.conf" "$DB" "warm_up_bytes = 0"
@@ -114,4 +136,38 @@ start "$T/mid.conf" "$LOG" "$ST" "$TR" "$ERR"
 sleep 0.5; stop
 like "$(cat "$ERR")" "warm-up: the file of the saved position is gone" "a missing file is said, and the run goes on"
 like "$(cat "$ERR")" "^lines=3 " "and the new file is read from its start"
+# --- 5. stopped during the warm-up, with a rotated file's rest pending -----
+# the position must stay in the rotated file: nothing of it may be lost
+DB=$T/stop.db LOG=$T/stop.log ST=$T/stop.state TR=$T/stop.trace ERR=$T/stop.err
+conf "$T/stop.conf" "$DB"
+"$BOTSENTRY" -c "$T/stop.conf" db init >/dev/null 2>&1
+python3 - "$LOG" <<'PY'
+import random, sys
+random.seed(7)
+with open(sys.argv[1], 'w') as f:
+    for n in range(250000):
+        s = n // 100
+        f.write("Nov 26 13:%02d:%02d smarthost postfix/submission/smtpd[77]: warning: unknown[198.18.%d.%d]: "
+                "SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=u%d@isp.example\n"
+                % ((s // 60) % 60, s % 60, random.randint(0, 255), random.randint(1, 254), random.randint(1, 200000)))
+PY
+start "$T/stop.conf" "$LOG" "$ST" "$TR" "$ERR"
+wait_lines "$TR" 250000 || sleep 10
+wait_lines "$TR" 250000; ok $? "a 40 MB log read to its end"
+stop
+before=$(cat "$ST")
+for i in $(seq 1 100); do printf 'Nov 26 14:50:00 smarthost postfix/submission/smtpd[77]: warning: unknown[198.51.100.77]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=rest%d@isp.example\n' "$i" >>"$LOG"; done
+mv "$LOG" "$LOG.1"
+for i in $(seq 1 10); do printf 'Nov 26 14:51:00 smarthost postfix/submission/smtpd[77]: warning: unknown[198.51.100.78]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=new%d@isp.example\n' "$i" >>"$LOG"; done
+: >"$TR" ; : >"$ERR"
+start "$T/stop.conf" "$LOG" "$ST" "$TR" "$ERR"
+for i in $(seq 1 100); do grep -q 'warm-up: re-reading' "$ERR" 2>/dev/null && break; sleep 0.02; done
+sleep 0.2
+stop; is "$?" 0 "stopped during the warm-up, cleanly"
+like "$(cat "$ERR")" "stopped before following .*the saved position is kept" "stopped before reading on: says so"
+is "$(cat "$ST")" "$before" "the state file is left as it was"
+start "$T/stop.conf" "$LOG" "$ST" "$TR" "$ERR"
+wait_lines "$TR" 110; sleep 0.3; stop
+is "$(grep -c 'sasl_username=rest' "$TR")" 100 "the rotated file's rest is read after the next start (100 lines)"
+is "$(grep -c 'sasl_username=new' "$TR")" 10 "then the new file (10 lines)"
 done_testing
