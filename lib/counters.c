@@ -821,9 +821,21 @@ seen_put(struct ctr_table *t, uint64_t h, int64_t now_ms, const struct ctr_value
 	if (t->seen == NULL)
 		return;
 	pthread_mutex_lock(mu);
-	t->seen[i].h = h;
-	t->seen[i].ts_ms = now_ms;
-	memcpy(t->seen[i].count, v->count, sizeof t->seen[i].count);
+	if (t->seen[i].h == h && now_ms - t->seen[i].ts_ms < 1000 && t->seen[i].ts_ms - now_ms < 1000) {
+		/* two updates of one key finishing within a second may arrive in
+		 * either order: keep the larger counts, not the last written */
+		int c, w;
+		for (c = 0; c < CTR_MAX_COUNTS; c++)
+			for (w = 0; w < CTR_MAX_WINDOWS; w++)
+				if (v->count[c][w] > t->seen[i].count[c][w])
+					t->seen[i].count[c][w] = v->count[c][w];
+		if (now_ms > t->seen[i].ts_ms)
+			t->seen[i].ts_ms = now_ms;
+	} else {
+		t->seen[i].h = h;
+		t->seen[i].ts_ms = now_ms;
+		memcpy(t->seen[i].count, v->count, sizeof t->seen[i].count);
+	}
 	pthread_mutex_unlock(mu);
 }
 
