@@ -262,7 +262,7 @@ cmd_prune(struct cli *c, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int64_t now = bs_now_ms(), ev_before, inc_before, complaints = 0;
+	int64_t now = bs_now_ms(), ev_before, inc_before, notices_before, complaints = 0;
 	struct prune_result r = { 0, 0, 0, 0, 0 };
 	int ch, dry = 0, json = 0, rc = CLI_OK;
 	struct store *st;
@@ -281,10 +281,14 @@ cmd_prune(struct cli *c, int argc, char **argv)
 		return cli_usage_error("prune", NULL, "prune: unexpected argument '%s'", argv[optind]);
 	ev_before = now - (int64_t)c->conf->retention_events_s * 1000;
 	inc_before = now - (int64_t)c->conf->retention_incidents_s * 1000;
+	/* a subscriber told within notify.subscriber_interval keeps the notice
+	 * time, or the next notice would go out at once */
+	notices_before = now - (int64_t)cfg_getint(cfg_getsec(c->conf->cfg, "notify"),
+	    "subscriber_interval") * 1000;
 	if ((st = cli_open_store(c)) == NULL)
 		return CLI_STORE;
 	/* a dry run does the work in a transaction and rolls it back */
-	if (store_begin(st) != 0 || store_prune(st, ev_before, inc_before, c->actor, now, &r) != 0 ||
+	if (store_begin(st) != 0 || store_prune(st, ev_before, inc_before, notices_before, c->actor, now, &r) != 0 ||
 	    store_fbl_complaints_prune(st, ev_before, &complaints) != 0)
 		rc = cli_store_fail(st, "prune");
 	if (rc == CLI_OK && !dry && store_commit(st) != 0)

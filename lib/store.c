@@ -282,11 +282,15 @@ store_audit_each(struct store *st, int64_t since_ms, const char *actor, const ch
 }
 
 int
-store_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms, const char *actor, int64_t now_ms, struct prune_result *out)
+store_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms,
+    int64_t notices_before_ms, const char *actor, int64_t now_ms, struct prune_result *out)
 {
 	if (st->ops->prune == NULL)
 		return store_unsupported(st, "prune");
-	return st->ops->prune(st, events_before_ms, incidents_before_ms, actor, now_ms, out);
+	/* a notice time outlives the events when the restraint interval is longer */
+	if (notices_before_ms > events_before_ms)
+		notices_before_ms = events_before_ms;
+	return st->ops->prune(st, events_before_ms, incidents_before_ms, notices_before_ms, actor, now_ms, out);
 }
 
 int

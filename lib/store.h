@@ -285,16 +285,18 @@ struct prune_result {
 	int64_t events_deleted;
 	int64_t incidents_anonymized;
 	int64_t deliveries_anonymized;   /* notify_deliveries of those incidents */
-	int64_t notices_deleted;         /* notify_notices rows older than the events */
+	int64_t notices_deleted;         /* notify_notices rows past both cutoffs */
 	int64_t leases_deleted;          /* lease history that ended before the events */
 };
-/* Delete events older than events_before_ms, with the per-subscriber notice
- * times last used before then and the leases that ended before then (no
- * event left needs them); anonymize closed incidents closed before
- * incidents_before_ms, with their notifications and deliveries; one audit
- * row. */
+/* Delete events older than events_before_ms and the leases that ended
+ * before then (no event left needs them); delete the per-subscriber notice
+ * times last used before the earlier of events_before_ms and
+ * notices_before_ms (the caller passes now minus notify.subscriber_interval,
+ * so that pruning never lets a subscriber be told twice within the
+ * interval); anonymize closed incidents closed before incidents_before_ms,
+ * with their notifications and deliveries; one audit row. */
 int store_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms,
-    const char *actor, int64_t now_ms, struct prune_result *out);
+    int64_t notices_before_ms, const char *actor, int64_t now_ms, struct prune_result *out);
 
 /* desk: allowlist, stats, lookup */
 /* (lib/store_sqlite_desk.c; migration db/sqlite/002-desk.sql; owned by the

@@ -60,7 +60,7 @@ struct store_ops {
 	int (*notify_rt_closing)(struct store *st, int limit, int (*fn)(void *ud, int64_t incident_id, int64_t ticket_id, const char *state), void *ud);
 	int (*audit)(struct store *st, int64_t now_ms, const char *actor, const char *action, const char *object, const char *detail);
 	int (*audit_each)(struct store *st, int64_t since_ms, const char *actor, const char *object, int limit, int (*fn)(void *ud, const struct audit_row *a), void *ud);
-	int (*prune)(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms, const char *actor, int64_t now_ms, struct prune_result *out);
+	int (*prune)(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms, int64_t notices_before_ms, const char *actor, int64_t now_ms, struct prune_result *out);
 	int (*allowlist_add)(struct store *st, const struct allowlist_entry *e, int64_t *id);
 	int (*allowlist_get)(struct store *st, int64_t id, struct allowlist_entry *out);
 	int (*allowlist_remove)(struct store *st, int64_t id);

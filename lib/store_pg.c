@@ -802,15 +802,16 @@ static const char SQL_PRUNE_INC[] =
 
 static int
 pg_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms,
-    const char *actor, int64_t now_ms, struct prune_result *out)
+    int64_t notices_before_ms, const char *actor, int64_t now_ms, struct prune_result *out)
 {
 	struct prune_result r = { 0, 0, 0, 0, 0 };
-	struct pg_params pe = PG_PARAMS_INIT, pi = PG_PARAMS_INIT;
+	struct pg_params pe = PG_PARAMS_INIT, pi = PG_PARAMS_INIT, pn = PG_PARAMS_INIT;
 	int64_t n;
-	char detail[256];
+	char detail[384];
 
 	pp_int(&pe, events_before_ms);
 	pp_int(&pi, incidents_before_ms);
+	pp_int(&pn, notices_before_ms);
 	if (pg_begin(st) != 0)
 		return STORE_ERR;
 	if (pg_do(st, SQL_PRUNE_EVENTS, &pe, "pruning events", &n) != 0)
@@ -824,7 +825,7 @@ pg_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms
 	if (pg_do(st, SQL_PRUNE_INC_DELIVERIES, &pi, "anonymizing deliveries", &n) != 0)
 		return pg_fail(st);
 	r.deliveries_anonymized = n;
-	if (pg_do(st, SQL_PRUNE_NOTICES, &pe, "pruning notice times", &n) != 0)
+	if (pg_do(st, SQL_PRUNE_NOTICES, &pn, "pruning notice times", &n) != 0)
 		return pg_fail(st);
 	r.notices_deleted = n;
 	if (pg_do(st, SQL_PRUNE_LEASES, &pe, "pruning leases", &n) != 0)
@@ -834,9 +835,9 @@ pg_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms
 		return pg_fail(st);
 	r.incidents_anonymized = n;
 	snprintf(detail, sizeof detail,
-	    "events_before=%lld incidents_before=%lld events_deleted=%lld incidents_anonymized=%lld "
-	    "deliveries_anonymized=%lld notices_deleted=%lld leases_deleted=%lld",
-	    (long long)events_before_ms, (long long)incidents_before_ms,
+	    "events_before=%lld incidents_before=%lld notices_before=%lld events_deleted=%lld "
+	    "incidents_anonymized=%lld deliveries_anonymized=%lld notices_deleted=%lld leases_deleted=%lld",
+	    (long long)events_before_ms, (long long)incidents_before_ms, (long long)notices_before_ms,
 	    (long long)r.events_deleted, (long long)r.incidents_anonymized,
 	    (long long)r.deliveries_anonymized, (long long)r.notices_deleted,
 	    (long long)r.leases_deleted);

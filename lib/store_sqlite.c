@@ -832,11 +832,11 @@ static const char SQL_PRUNE_INC[] =
 
 int
 sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms,
-    const char *actor, int64_t now_ms, struct prune_result *out)
+    int64_t notices_before_ms, const char *actor, int64_t now_ms, struct prune_result *out)
 {
 	struct prune_result r = { 0, 0, 0, 0, 0 };
 	sqlite3_stmt *s;
-	char detail[256];
+	char detail[384];
 
 	if (sq_begin(st) != 0)
 		return STORE_ERR;
@@ -869,7 +869,7 @@ sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_befor
 
 	if ((s = sq_prep(st, SQL_PRUNE_NOTICES)) == NULL)
 		goto fail;
-	sq_bind_int64(s, 1, events_before_ms);
+	sq_bind_int64(s, 1, notices_before_ms);
 	if (sq_step_done(st, s, "pruning notice times") != 0)
 		goto fail;
 	r.notices_deleted = sqlite3_changes(st->db);
@@ -889,9 +889,9 @@ sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_befor
 	r.incidents_anonymized = sqlite3_changes(st->db);
 
 	snprintf(detail, sizeof detail,
-	    "events_before=%lld incidents_before=%lld events_deleted=%lld incidents_anonymized=%lld "
-	    "deliveries_anonymized=%lld notices_deleted=%lld leases_deleted=%lld",
-	    (long long)events_before_ms, (long long)incidents_before_ms,
+	    "events_before=%lld incidents_before=%lld notices_before=%lld events_deleted=%lld "
+	    "incidents_anonymized=%lld deliveries_anonymized=%lld notices_deleted=%lld leases_deleted=%lld",
+	    (long long)events_before_ms, (long long)incidents_before_ms, (long long)notices_before_ms,
 	    (long long)r.events_deleted, (long long)r.incidents_anonymized,
 	    (long long)r.deliveries_anonymized, (long long)r.notices_deleted,
 	    (long long)r.leases_deleted);

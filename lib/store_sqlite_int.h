@@ -148,7 +148,7 @@ int sqlite_incident_set_ticket(struct store *st, int64_t id, const char *ticket)
 int sqlite_incident_notifications(struct store *st, int64_t incident_id, int (*fn)(void *ud, const struct notification *n), void *ud);
 int sqlite_audit(struct store *st, int64_t now_ms, const char *actor, const char *action, const char *object, const char *detail);
 int sqlite_audit_each(struct store *st, int64_t since_ms, const char *actor, const char *object, int limit, int (*fn)(void *ud, const struct audit_row *a), void *ud);
-int sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms, const char *actor, int64_t now_ms, struct prune_result *out);
+int sqlite_prune(struct store *st, int64_t events_before_ms, int64_t incidents_before_ms, int64_t notices_before_ms, const char *actor, int64_t now_ms, struct prune_result *out);
 int sqlite_allowlist_add(struct store *st, const struct allowlist_entry *e, int64_t *id);
 int sqlite_allowlist_get(struct store *st, int64_t id, struct allowlist_entry *out);
 int sqlite_allowlist_remove(struct store *st, int64_t id);

@@ -184,4 +184,13 @@ is "$(db "SELECT count(*) FROM leases WHERE subscriber = 'gone-sub'") $(db "SELE
 is "$(db "SELECT subscriber FROM incidents WHERE id=$B")" "anonymized-$B" "old closed incident anonymized"
 is "$(db "SELECT count(*) FROM events WHERE incident_id=$A")" 2 "events of active incidents kept"
 is "$(db "SELECT actor FROM audit WHERE action='prune'")" "$(id -un)" "prune audited with the actor"
+
+# --- prune keeps the notice times still spacing notices, when events go sooner
+printf 'retention {\n\tevents = 1d\n}\nnotify {\n\tsubscriber_interval = 3d\n}\n' >>"$CONF"
+nowms=$(( $(date +%s) * 1000 ))
+db "INSERT INTO notify_notices (subscriber, last_ms, count) VALUES ('told-2d', $((nowms - 2 * 86400000)), 1), ('told-4d', $((nowms - 4 * 86400000)), 1)"
+bs prune --json
+is "$RC $(jq_py 'j["notices_deleted"]')" "0 1" "prune with events kept 1d and notices spaced 3d deletes one notice time"
+is "$(db "SELECT group_concat(subscriber) FROM notify_notices WHERE subscriber LIKE 'told-%'")" "told-2d" \
+  "the subscriber told two days ago keeps the notice time"
 done_testing

@@ -1024,6 +1024,14 @@ test_prune(void **state)
 	assert_int_equal(t_exec(f->st, "INSERT INTO notify_notices (subscriber, last_ms, last_key, count) "
 	    "VALUES ('olga', 1787000000000, 'k', 1), ('quin', 1789999000000, 'k', 1)"), 0);
 	{
+		/* told 31 days ago: older than the events kept, but within a
+		 * 32-day notify.subscriber_interval */
+		char sql[256];
+		snprintf(sql, sizeof sql, "INSERT INTO notify_notices (subscriber, last_ms, last_key, count) "
+		    "VALUES ('tess', %lld, 'k', 1)", (long long)(T0 - 31 * day));
+		assert_int_equal(t_exec(f->st, sql), 0);
+	}
+	{
 		char sql[512];
 		snprintf(sql, sizeof sql, "INSERT INTO notify_deliveries (notification_id, incident_id, "
 		    "subscriber, channel, kind, level, status, created_ms, next_attempt_ms, note, "
@@ -1045,7 +1053,7 @@ test_prune(void **state)
 		assert_int_equal(store_leases_add(f->st, l, 2), 0);
 	}
 
-	assert_int_equal(store_prune(f->st, T0 - 30 * day, T0 - 30 * day, "tester", T0, &pr), 0);
+	assert_int_equal(store_prune(f->st, T0 - 30 * day, T0 - 30 * day, T0 - 32 * day, "tester", T0, &pr), 0);
 	assert_int_equal(pr.deliveries_anonymized, 2);     /* its new and its update */
 	assert_int_equal(pr.notices_deleted, 1);
 	assert_int_equal(pr.leases_deleted, 1);
@@ -1053,6 +1061,7 @@ test_prune(void **state)
 	    "OR note LIKE '%olga%' OR last_error LIKE '%olga%'"), 0);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_notices WHERE subscriber = 'olga'"), 0);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_notices WHERE subscriber = 'quin'"), 1);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_notices WHERE subscriber = 'tess'"), 1);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM leases"), 1);
 	/* olga's event (anonymized incident), the uncorrelated one, rosa's old one */
 	assert_int_equal(pr.events_deleted, 3);
@@ -1081,10 +1090,14 @@ test_prune(void **state)
 	/* no event is left pointing nowhere */
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM events e WHERE incident_id IS NOT NULL AND "
 	    "NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = e.incident_id)"), 0);
-	/* again: nothing more to do, but audited */
-	assert_int_equal(store_prune(f->st, T0 - 30 * day, T0 - 30 * day, "tester", T0, &pr), 0);
+	/* again, with a notice interval shorter than the events kept: no
+	 * more events, and the notice times go with the events' cutoff */
+	assert_int_equal(store_prune(f->st, T0 - 30 * day, T0 - 30 * day, T0, "tester", T0, &pr), 0);
 	assert_int_equal(pr.events_deleted, 0);
 	assert_int_equal(pr.incidents_anonymized, 0);
+	assert_int_equal(pr.notices_deleted, 1);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_notices WHERE subscriber = 'tess'"), 0);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_notices WHERE subscriber = 'quin'"), 1);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM audit WHERE action = 'prune'"), 2);
 }
 

@@ -295,7 +295,7 @@ test_prune_follows(void **state)
 		assert_int_equal(store_notify_skipped(f->st, d[i].id, "A", T0 + 21, "note naming frank"), 0);
 	store_notify_free(d, n);
 	assert_int_equal(store_incident_set_state(f->st, 1, "resolved", "desk", NULL, bs_now_ms()), 0);
-	assert_int_equal(store_prune(f->st, 0, bs_now_ms() + 86400000LL, "test", bs_now_ms() + 1, &pr), 0);
+	assert_int_equal(store_prune(f->st, 0, bs_now_ms() + 86400000LL, 0, "test", bs_now_ms() + 1, &pr), 0);
 	assert_int_equal(pr.incidents_anonymized, 1);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_deliveries WHERE subscriber = 'frank'"), 0);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_deliveries WHERE note IS NOT NULL"), 0);
