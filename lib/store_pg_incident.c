@@ -38,7 +38,20 @@ static const char SQL_NOTE_ADD[] =
 /* One transaction-scoped advisory lock per incident key of a batch, taken
  * in key order before anything else: two hosts' batches that share keys
  * then wait for each other instead of deadlocking on the incidents, the
- * unique index and the subscribers rows they touch in event order. */
+ * unique index and the subscribers rows they touch in event order.
+ *
+ * Each lock held takes a slot in the server's shared lock table
+ * (max_locks_per_transaction times max_connections: 6400 by default), and a
+ * batch that asked for more than it has would fail with "out of shared
+ * memory" every time it was retried.  So every batch first takes one
+ * batch-wide lock (SQL_BATCH_LOCK, in the two-integer key space, which no
+ * key's lock can share): shared by the batches that lock their keys, at
+ * most PG_LOCK_KEYS_MAX of them; a batch with more distinct keys holds it
+ * exclusively instead and locks no key, waiting for the others to finish
+ * and keeping them out while it runs. */
+#define PG_LOCK_KEYS_MAX 1000
+static const char SQL_BATCH_LOCK_SHARED[] = "SELECT pg_advisory_xact_lock_shared(29310, 1)";
+static const char SQL_BATCH_LOCK_ALONE[] = "SELECT pg_advisory_xact_lock(29310, 1)";
 static const char SQL_KEYS_LOCK[] =
     "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7))) "
     "FROM (SELECT DISTINCT k FROM unnest(string_to_array($1, chr(10))) AS u(k) "
@@ -94,28 +107,21 @@ event_key(const struct score_settings *policy, const struct event *ev, char *key
 	correlate_incident_key(policy, ev, key, size);
 }
 
+/* Lock the batch's keys: all holds the nk distinct keys that can be
+ * listed, each followed by a newline.  0 or STORE_ERR. */
 static int
-lock_keys(struct store *st, const struct score_settings *policy, const struct event *evs, size_t n)
+lock_keys(struct store *st, const char *all, size_t nk)
 {
 	struct pg_params p = PG_PARAMS_INIT;
-	char key[EVENT_SUBSCRIBER_MAX + 8], *all = NULL, *tmp;
-	size_t i;
-	int rc;
 
-	for (i = 0; i < n; i++) {
-		event_key(policy, &evs[i], key, sizeof key);
-		if (key[0] == '\0' || strchr(key, '\n') != NULL)
-			continue;        /* no key, or one that cannot be listed (never locked) */
-		tmp = xasprintf("%s%s\n", all != NULL ? all : "", key);
-		free(all);
-		all = tmp;
-	}
-	if (all == NULL)
+	if (nk > PG_LOCK_KEYS_MAX)
+		return pg_do(st, SQL_BATCH_LOCK_ALONE, NULL, "locking out the other batches", NULL);
+	if (pg_do(st, SQL_BATCH_LOCK_SHARED, NULL, "locking the batch", NULL) != 0)
+		return STORE_ERR;
+	if (nk == 0)
 		return 0;
 	pp_text(&p, all);
-	rc = pg_do(st, SQL_KEYS_LOCK, &p, "locking the batch's subscribers", NULL);
-	free(all);
-	return rc;
+	return pg_do(st, SQL_KEYS_LOCK, &p, "locking the batch's subscribers", NULL);
 }
 
 /*
@@ -224,15 +230,16 @@ batch_free(struct batch *b)
 	free(b->upd);
 }
 
-/* Every key of the batch, and the active incidents of those that have one
- * (one statement; keys that cannot be listed are read one by one). */
+/* Every key of the batch, locked (lock_keys), and the active incidents of
+ * those that have one (one statement; keys that cannot be listed are read
+ * one by one). */
 static int
 batch_load(struct batch *b, const struct score_settings *policy)
 {
 	struct store *st = b->st;
 	char key[EVENT_SUBSCRIBER_MAX + 8];
 	struct pg_params p = PG_PARAMS_INIT;
-	size_t i, len = 0, cap = 256;
+	size_t i, len = 0, cap = 256, nk = 0;
 	char *all = xmalloc(cap);
 	PGresult *r;
 	int row;
@@ -248,17 +255,9 @@ batch_load(struct batch *b, const struct score_settings *policy)
 			continue;
 		e = batch_key(b, key);
 		b->ev_inc[i] = (long)(e - b->inc);
-		if (b->ninc == before)
-			continue;
-		if (strchr(key, '\n') != NULL) {        /* not listable: on its own */
-			int f = find_active(st, key, &e->id, &e->level, &e->score, &e->score_ms,
-			    &e->updated_ms, &e->kinds, &e->sources);
-			if (f < 0) {
-				free(all);
-				return STORE_ERR;
-			}
-			continue;
-		}
+		if (b->ninc == before || strchr(key, '\n') != NULL)
+			continue;        /* seen, or not listable (read on its own below) */
+		nk++;
 		kl = strlen(key);
 		if (len + kl + 2 > cap) {
 			while (len + kl + 2 > cap)
@@ -269,6 +268,19 @@ batch_load(struct batch *b, const struct score_settings *policy)
 		len += kl;
 		all[len++] = '\n';
 		all[len] = '\0';
+	}
+	if (lock_keys(st, all, nk) != 0) {
+		free(all);
+		return STORE_ERR;
+	}
+	for (i = 0; i < b->ninc; i++) {
+		struct batch_inc *e = &b->inc[i];
+
+		if (strchr(e->key, '\n') != NULL && find_active(st, e->key, &e->id, &e->level,
+		    &e->score, &e->score_ms, &e->updated_ms, &e->kinds, &e->sources) < 0) {
+			free(all);
+			return STORE_ERR;
+		}
 	}
 	if (len == 0) {
 		free(all);
@@ -587,7 +599,7 @@ pg_record_events(struct store *st, const struct score_settings *policy, const ch
 	b.ev_inc = xcalloc(n, sizeof *b.ev_inc);
 	b.ev_incident = xcalloc(n, sizeof *b.ev_incident);
 	b.upd = xcalloc(n, sizeof *b.upd);
-	if (lock_keys(st, policy, evs, n) != 0 || batch_load(&b, policy) != 0 ||
+	if (batch_load(&b, policy) != 0 ||
 	    batch_open(&b) != 0)
 		goto fail;
 	for (i = 0; i < n; i++)

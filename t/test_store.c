@@ -836,6 +836,39 @@ test_batch_once(void **state)
 		event_clear(&evs[i]);
 }
 
+/* A batch as large as queue.batch_size allows, every event its own
+ * subscriber: PostgreSQL cannot hold a lock per key for that many (its
+ * shared lock table has 6400 slots by default), so such a batch locks out
+ * the others instead; it is recorded, and small batches still are after it. */
+static void
+test_batch_many_keys(void **state)
+{
+	enum { MANY = 20000 };
+	struct fx *f = *state;
+	struct event *evs = xcalloc(MANY, sizeof *evs);
+	struct record_result *res = xcalloc(MANY, sizeof *res);
+	char sub[32];
+	int i, already = -1;
+
+	for (i = 0; i < MANY; i++) {
+		snprintf(sub, sizeof sub, "many-%05d", i);
+		mkev(&evs[i], T0 + i, sub, "milter", "rate", 5, "");
+	}
+	assert_int_equal(store_record_events_once(f->st, &pol, "w1-many", evs, MANY, res, &already), 0);
+	assert_int_equal(already, 0);
+	assert_true(res[MANY - 1].new_incident);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM incidents WHERE event_count = 1"), MANY);
+	assert_int_equal(q_int(f->st, "SELECT count(DISTINCT subscriber) FROM events"), MANY);
+	/* a small batch of the same subscribers after it joins their incidents */
+	assert_int_equal(store_record_events(f->st, &pol, &evs[MANY - 3], 3, res), 0);
+	assert_false(res[2].new_incident);
+	assert_int_equal(q_int(f->st, "SELECT count(*) FROM incidents WHERE event_count = 2"), 3);
+	for (i = 0; i < MANY; i++)
+		event_clear(&evs[i]);
+	free(evs);
+	free(res);
+}
+
 static void
 test_all_or_nothing(void **state)
 {
@@ -1162,6 +1195,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_one_active, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_as_one_by_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_many_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
