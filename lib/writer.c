@@ -52,7 +52,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -379,20 +381,39 @@ writer_main(void *arg)
 	return NULL;
 }
 
-/* A prefix no other writer shares: 16 random bytes in hex (with the time
- * and the pid mixed in if /dev/urandom cannot be read). */
+/* A prefix no other writer shares: 16 random bytes in hex from the
+ * kernel (getrandom, which needs no file and so works in a chroot).  Were
+ * it to fail, the host name, the time in microseconds, the pid and the
+ * writer's address are mixed instead: two hosts, or two processes of one
+ * host, still differ. */
 static void
-batch_key_prefix(char *out, size_t size)
+batch_key_prefix(char *out, size_t size, const void *self)
 {
 	unsigned char r[16];
-	uint64_t mix = (uint64_t)bs_now_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	uint64_t mix = 0x9e3779b97f4a7c15ULL;
 	size_t i, got = 0;
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	ssize_t k;
+	char host[256];
+	struct timespec ts;
 
-	if (fd >= 0) {
-		ssize_t k = read(fd, r, sizeof r);
-		got = k > 0 ? (size_t)k : 0;
-		close(fd);
+	while (got < sizeof r) {
+		k = getrandom(r + got, sizeof r - got, 0);
+		if (k > 0)
+			got += (size_t)k;
+		else if (k < 0 && errno == EINTR)
+			continue;
+		else
+			break;
+	}
+	if (got < sizeof r) {
+		if (gethostname(host, sizeof host) == 0) {
+			host[sizeof host - 1] = '\0';
+			for (i = 0; host[i] != '\0'; i++)
+				mix = (mix ^ (unsigned char)host[i]) * 0x100000001b3ULL;
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		mix ^= ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) * 0xbf58476d1ce4e5b9ULL;
+		mix ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)self;
 	}
 	for (i = got; i < sizeof r; i++) {
 		mix ^= mix >> 29;
@@ -418,7 +439,7 @@ writer_start(const char *uri, const struct score_settings *policy,
 		return NULL;
 	}
 	w = xcalloc(1, sizeof *w);
-	batch_key_prefix(w->key_prefix, sizeof w->key_prefix);
+	batch_key_prefix(w->key_prefix, sizeof w->key_prefix, w);
 	if ((w->st = store_open(uri, err, errlen)) == NULL) {
 		free(w);
 		return NULL;
