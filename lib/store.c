@@ -207,14 +207,19 @@ store_record_events_once(struct store *st, const struct score_settings *policy,
     const char *batch_key, const struct event *evs, size_t n, struct record_result *res,
     int *already)
 {
-	int dummy = 0;
+	int dummy = 0, rc;
+	size_t i;
 
 	if (already == NULL)
 		already = &dummy;
 	*already = 0;
 	if (st->ops->record_events == NULL)
 		return store_unsupported(st, "record events");
-	return st->ops->record_events(st, policy, batch_key, evs, n, res, already);
+	rc = st->ops->record_events(st, policy, batch_key, evs, n, res, already);
+	if (rc == 0 && *already && res != NULL)
+		for (i = 0; i < n; i++)
+			res[i].replayed = 1;
+	return rc;
 }
 
 int

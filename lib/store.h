@@ -96,6 +96,10 @@ struct record_result {
 	int level_after;
 	double score;            /* the incident's score after this event */
 	int new_incident;
+	int replayed;            /* 1: recorded by an earlier attempt whose answer
+	                          * was lost (store_record_events_once); the
+	                          * other fields are 0, what it did is in the
+	                          * database */
 };
 
 /*

@@ -232,13 +232,20 @@ signal_main(void *arg)
 }
 
 /* The writer tells us at once when correlation raises an incident to level
- * 3: the subscriber's new state applies to its next message. */
+ * 3: the subscriber's new state applies to its next message.  Of a batch
+ * that an earlier attempt recorded (its answer lost) it cannot say what
+ * correlation did: the subscribers' state is then read from the database
+ * at once instead of at the end of milter.state_refresh. */
 static void
 writer_result(void *ud, const struct event *ev, const struct record_result *r)
 {
 	struct bsm_snap *s;
 
 	(void)ud;
+	if (r != NULL && r->replayed) {
+		policy_refresh_soon(bsm.policy);
+		return;
+	}
 	if (r == NULL || ev == NULL || ev->subscriber[0] == '\0')
 		return;
 	if (r->level_after >= 3 && r->level_before < 3) {

@@ -91,6 +91,9 @@ int policy_allowlisted(struct policy *p, const char *kind, const char *subscribe
 /* Load once now (0 or -1), then keep refreshing every interval in a thread
  * with its own store handle. */
 int policy_refresh_now(struct policy *p, const char *uri);
+/* Have the refresh thread load now rather than at the end of the interval
+ * (from any thread; does not wait for it). */
+void policy_refresh_soon(struct policy *p);
 int policy_start(struct policy *p, const char *uri);
 void policy_stop(struct policy *p);
 

@@ -48,6 +48,7 @@ struct policy {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop;
+	int soon;                /* refresh without waiting the interval */
 	char *uri;
 };
 
@@ -323,9 +324,12 @@ refresh_main(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+		while (!p->soon && !p->stop &&
+		    pthread_cond_timedwait(&p->cv, &p->mu, &ts) != ETIMEDOUT)
+			;
 		if (p->stop)
 			break;
+		p->soon = 0;
 		pthread_mutex_unlock(&p->mu);
 		policy_refresh_now(p, p->uri);
 		if (bs_mono_ms() - last_stats >= 600000) {
@@ -336,6 +340,15 @@ refresh_main(void *arg)
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
+}
+
+void
+policy_refresh_soon(struct policy *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->soon = 1;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 int

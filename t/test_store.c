@@ -814,9 +814,11 @@ test_batch_once(void **state)
 	assert_int_equal(store_record_events_once(f->st, &pol, "w1-7", evs, 3, res, &already), 0);
 	assert_int_equal(already, 0);
 	assert_true(res[2].event_id > 0);
+	assert_int_equal(res[2].replayed, 0);
 	assert_int_equal(store_record_events_once(f->st, &pol, "w1-7", evs, 3, res, &already), 0);
 	assert_int_equal(already, 1);
 	assert_int_equal(res[2].event_id, 0);
+	assert_int_equal(res[0].replayed + res[1].replayed + res[2].replayed, 3);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM events"), 3);
 	assert_int_equal(q_int(f->st, "SELECT event_count FROM incidents"), 3);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM event_batches"), 1);
