@@ -536,26 +536,30 @@ batch_write(struct batch *b)
 	return rc;
 }
 
+/* The keys' times are the server's: the hosts sharing the database may
+ * disagree about the time, and one whose clock ran a day ahead would
+ * otherwise forget the others' recent keys. */
 static const char SQL_BATCH_CLAIM[] =
-    "INSERT INTO event_batches (batch_key, committed_ms) VALUES ($1, $2) "
+    "INSERT INTO event_batches (batch_key, committed_ms) "
+    "VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) "
     "ON CONFLICT (batch_key) DO NOTHING";
-static const char SQL_BATCH_FORGET[] = "DELETE FROM event_batches WHERE committed_ms < $1";
+static const char SQL_BATCH_FORGET[] = "DELETE FROM event_batches "
+    "WHERE committed_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $1";
 
 /* Store the batch key; 1 stored, 0 seen before, STORE_ERR. */
 static int
-batch_claim(struct store *st, const char *key, int64_t now)
+batch_claim(struct store *st, const char *key)
 {
 	struct pg_params p = PG_PARAMS_INIT;
 	int64_t changed = 0;
 
 	if ((st->batch_claims++ & 1023) == 0) {       /* now and then: forget old keys */
-		pp_int(&p, now - STORE_BATCH_KEEP_MS);
+		pp_int(&p, STORE_BATCH_KEEP_MS);
 		if (pg_do(st, SQL_BATCH_FORGET, &p, "forgetting old batch keys", NULL) != 0)
 			return STORE_ERR;
 		p.n = 0;
 	}
 	pp_text(&p, key);
-	pp_int(&p, now);
 	if (pg_do(st, SQL_BATCH_CLAIM, &p, "storing the batch key", &changed) != 0)
 		return STORE_ERR;
 	return changed == 1;
@@ -575,7 +579,7 @@ pg_record_events(struct store *st, const struct score_settings *policy, const ch
 	if (pg_begin(st) != 0)
 		return STORE_ERR;
 	if (batch_key != NULL) {
-		if ((c = batch_claim(st, batch_key, now)) < 0)
+		if ((c = batch_claim(st, batch_key)) < 0)
 			return pg_fail(st);
 		if (c == 0) {                      /* recorded before: nothing to do */
 			pg_rollback(st);
