@@ -865,6 +865,31 @@ test_batch_many_keys(void **state)
 	assert_int_equal(store_record_events(f->st, &pol, &evs[MANY - 3], 3, res), 0);
 	assert_false(res[2].new_incident);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM incidents WHERE event_count = 2"), 3);
+	if (is_pg()) {
+		/* another host's batch holds the batch-wide lock and goes silent:
+		 * small batches go on beside it; a large one gives up after 10 s
+		 * (a transient failure, retried) rather than stop everyone */
+		char err[256];
+		struct store *other = store_open(f->uri, err, sizeof err);
+		int64_t t;
+
+		assert_non_null(other);
+		assert_int_equal(t_exec(other, "BEGIN; SELECT pg_advisory_xact_lock_shared(29310, 1)"), 0);
+		assert_int_equal(store_record_events(f->st, &pol, &evs[0], 3, res), 0);
+		t = bs_mono_ms();
+		assert_int_equal(store_record_events(f->st, &pol, evs, MANY, res), STORE_ERR);
+		assert_true(store_error_transient(f->st));
+		assert_in_range(bs_mono_ms() - t, 9000, 30000);
+		assert_non_null(strstr(store_errmsg(f->st), "lock timeout"));
+		assert_int_equal(t_exec(other, "ROLLBACK"), 0);
+		store_close(other);
+		assert_int_equal(store_record_events(f->st, &pol, evs, MANY, res), 0);
+		/* the first three and the last three had two events each */
+		assert_int_equal(q_int(f->st, "SELECT count(*) FROM incidents WHERE event_count = 3"), 6);
+		/* the lock timeout was the batch's own */
+		assert_int_equal(q_int(f->st, "SELECT count(*) FROM pg_settings WHERE name = 'lock_timeout' "
+		    "AND setting = reset_val"), 1);
+	}
 	for (i = 0; i < MANY; i++)
 		event_clear(&evs[i]);
 	free(evs);
