@@ -13,6 +13,7 @@
 static cfg_opt_t counters_opts[] = {
 	CFG_STR("backend", "local", CFGF_NONE),
 	CFG_STR("redis_url", "redis://127.0.0.1:6379", CFGF_NONE),
+	CFG_STR("redis_password_file", "", CFGF_NONE),
 	CFG_STR("prefix", "botsentry", CFGF_NONE),
 	CFG_INT("timeout_ms", 50, CFGF_NONE),
 	CFG_END()
@@ -26,6 +27,7 @@ static const struct conf_bound counters_bounds[] = {
 static void
 counters_check(cfg_t *root, int *nerr)
 {
+	static const char *const url_key[] = { "counters|redis_url", NULL };
 	cfg_t *c = cfg_getsec(root, "counters");
 	const char *b = cfg_getstr(c, "backend"), *u = cfg_getstr(c, "redis_url");
 	const char *p = cfg_getstr(c, "prefix");
@@ -41,7 +43,21 @@ counters_check(cfg_t *root, int *nerr)
 	    "(configure --with-redis, apt-get install libhiredis-dev)");
 #endif
 	if (strncmp(u, "redis://", 8) != 0 && strncmp(u, "unix:/", 6) != 0)
-		conf_error(c, nerr, "counters|redis_url: expected redis://HOST[:PORT] or unix:/PATH, not \"%s\"", u);
+		conf_error_keys(c, nerr, url_key,
+		    "counters|redis_url: expected redis://[USER@]HOST[:PORT] or unix:/PATH, "
+		    "not \"%s\"", u);
+	else if (strncmp(u, "redis://", 8) == 0) {
+		const char *end = u + 8 + strcspn(u + 8, "/");
+		const char *at = memchr(u + 8, '@', (size_t)(end - (u + 8)));
+
+		if (at != NULL && memchr(u + 8, ':', (size_t)(at - (u + 8))) != NULL)
+			conf_error_keys(c, nerr, url_key,
+			    "counters|redis_url: a password does not belong in the URL "
+			    "(put it in counters|redis_password_file, mode 0600)");
+		else if (at != NULL && cfg_getstr(c, "redis_password_file")[0] == '\0')
+			conf_error_keys(c, nerr, url_key,
+			    "counters|redis_url: a user name needs counters|redis_password_file");
+	}
 	if (p[0] == '\0' || strpbrk(p, " \t\r\n") != NULL)
 		conf_error(c, nerr, "counters|prefix: must be a non-empty word");
 }

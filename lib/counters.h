@@ -105,15 +105,16 @@ void ctr_set_remote(struct ctr_table *t, struct ctr_remote *r, const struct ctr_
 struct ctr_remote *ctr_get_remote(const struct ctr_table *t);
 
 /* Redis (lib/counters_redis.c; configure --with-redis).  url is
- * "redis://HOST[:PORT]" or "unix:PATH"; keys are "PREFIX:..." (tables that
+ * "redis://[USER@]HOST[:PORT]" or "unix:PATH"; password (NULL: none; needed
+ * with a USER) is sent with AUTH on every connection; keys are "PREFIX:..." (tables that
  * share a prefix share counts); timeout_ms bounds connecting and every
  * command (the milter's hot path: keep it small).  When Redis does not
  * answer the table falls back to its local counters, logs it once, and
  * tries to reconnect every retry_s seconds.  NULL with a message in err for
  * a bad spec or URL (an unreachable server is not an error: it starts in
  * fallback), or when the build has no Redis support (counters_redis_none.c). */
-struct ctr_table *ctr_new_redis(const struct ctr_spec *spec, const char *url, const char *prefix,
-    int timeout_ms, char *err, size_t errlen);
+struct ctr_table *ctr_new_redis(const struct ctr_spec *spec, const char *url,
+    const char *password, const char *prefix, int timeout_ms, char *err, size_t errlen);
 /* The remote backend's statistics: 0, or -1 when the table has none. */
 int ctr_redis_get_stats(struct ctr_table *t, struct ctr_redis_stats *out);
 

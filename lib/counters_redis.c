@@ -27,6 +27,11 @@
  *
  * THREADS.  A hiredis context is not thread-safe: a small pool of
  * connections, each behind its own mutex, chosen by the key's hash.
+ *
+ * AUTH.  With a password every new connection first sends AUTH (with the
+ * URL's user name, for a Redis 6 ACL user, or without: the default user);
+ * a refused AUTH, or a server that asks for one we do not have (NOAUTH),
+ * is handled like an unreachable server: local counters, logged once.
  */
 #include "config.h"
 #include "counters.h"
@@ -112,6 +117,8 @@ struct ctr_remote {
 	char *host;              /* NULL with a unix socket */
 	int port;
 	char *path;              /* unix socket */
+	char *user;              /* ACL user name, or NULL */
+	char *password;          /* or NULL */
 	char *prefix;
 	struct timeval tv;
 	char sha[41];            /* of RD_SCRIPT */
@@ -130,9 +137,10 @@ rd_stat_add(struct ctr_remote *r, uint64_t *field)
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* Redis failed (why): down for a while, log once. */
+/* Redis failed (why; refused: it answered, with an error): down for a
+ * while, log once. */
 static void
-rd_down(struct ctr_remote *r, const char *why)
+rd_down(struct ctr_remote *r, const char *why, int refused)
 {
 	int first;
 
@@ -144,8 +152,8 @@ rd_down(struct ctr_remote *r, const char *why)
 	r->down_logged = 1;
 	pthread_mutex_unlock(&r->mu);
 	if (first)
-		log_warn("counters: redis %s unreachable (%s): using local counters, retrying every %d s",
-		    r->url, why, RD_RETRY_MS / 1000);
+		log_warn("counters: redis %s %s (%s): using local counters, retrying every %d s",
+		    r->url, refused ? "refused us" : "unreachable", why, RD_RETRY_MS / 1000);
 }
 
 static int
@@ -156,13 +164,32 @@ rd_connect(struct ctr_remote *r, struct rd_conn *k)
 	k->c = r->host != NULL ? redisConnectWithTimeout(r->host, r->port, r->tv) :
 	    redisConnectUnixWithTimeout(r->path, r->tv);
 	if (k->c == NULL || k->c->err) {
-		rd_down(r, k->c != NULL ? k->c->errstr : "out of memory");
+		rd_down(r, k->c != NULL ? k->c->errstr : "out of memory", 0);
 		if (k->c != NULL)
 			redisFree(k->c);
 		k->c = NULL;
 		return -1;
 	}
 	redisSetTimeout(k->c, r->tv);
+	if (r->password != NULL) {
+		redisReply *rep = r->user != NULL ?
+		    redisCommand(k->c, "AUTH %s %s", r->user, r->password) :
+		    redisCommand(k->c, "AUTH %s", r->password);
+		char why[200];
+
+		if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+			snprintf(why, sizeof why, "AUTH%s%s: %s", r->user != NULL ? " as " : "",
+			    r->user != NULL ? r->user : "",
+			    rep != NULL ? rep->str : k->c->errstr[0] ? k->c->errstr : "no reply");
+			redisFree(k->c);
+			k->c = NULL;
+			rd_down(r, why, rep != NULL);
+			if (rep != NULL)
+				freeReplyObject(rep);
+			return -1;
+		}
+		freeReplyObject(rep);
+	}
 	pthread_mutex_lock(&r->mu);
 	was_down = r->down_logged;
 	r->down_logged = 0;
@@ -272,15 +299,28 @@ rd_update(struct ctr_remote *r, const char *key, int64_t now_ms, const uint32_t 
 		redisFree(k->c);
 		k->c = NULL;
 		pthread_mutex_unlock(&k->mu);
-		rd_down(r, why);
+		rd_down(r, why, 0);
+		rd_stat_add(r, &r->st.fallbacks);
+		goto out;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		/* NOAUTH (a password set on the server since), NOPERM, OOM, a
+		 * script error: the same for every message, so treated like an
+		 * outage (logged once, tried again after the retry period) */
+		char why[200];
+
+		snprintf(why, sizeof why, "%s", rep->str);
+		redisFree(k->c);
+		k->c = NULL;
+		pthread_mutex_unlock(&k->mu);
+		rd_down(r, why, 1);
 		rd_stat_add(r, &r->st.fallbacks);
 		goto out;
 	}
 	pthread_mutex_unlock(&k->mu);
 	n = (sp->n_counts + sp->n_distinct) * sp->n_windows * 2;
 	if (rep->type != REDIS_REPLY_ARRAY || (int)rep->elements != n) {
-		log_err("counters: redis %s: unexpected script reply (%s)", r->url,
-		    rep->type == REDIS_REPLY_ERROR ? rep->str : "wrong shape");
+		log_err("counters: redis %s: unexpected script reply (wrong shape)", r->url);
 		rd_stat_add(r, &r->st.errors);
 		rd_stat_add(r, &r->st.fallbacks);
 		goto out;
@@ -326,6 +366,11 @@ rd_free(struct ctr_remote *r)
 	free(r->url);
 	free(r->host);
 	free(r->path);
+	free(r->user);
+	if (r->password != NULL) {
+		memset(r->password, 0, strlen(r->password));
+		free(r->password);
+	}
 	free(r->prefix);
 	free(r);
 }
@@ -340,11 +385,11 @@ rd_stats(struct ctr_remote *r, struct ctr_redis_stats *out)
 
 static const struct ctr_remote_ops rd_ops = { rd_update, rd_free, rd_stats };
 
-/* "redis://HOST[:PORT][/]" or "unix:PATH"; 0 or -1. */
+/* "redis://[USER@]HOST[:PORT][/]" or "unix:PATH"; 0 or -1. */
 static int
 rd_parse_url(struct ctr_remote *r, const char *url, char *err, size_t errlen)
 {
-	const char *p, *colon, *end;
+	const char *p, *colon, *end, *at;
 	char *tail;
 	long port = 6379;
 
@@ -353,11 +398,24 @@ rd_parse_url(struct ctr_remote *r, const char *url, char *err, size_t errlen)
 		return 0;
 	}
 	if (strncmp(url, "redis://", 8) != 0) {
-		snprintf(err, errlen, "%s: expected redis://HOST[:PORT] or unix:/PATH", url);
+		snprintf(err, errlen, "%s: expected redis://[USER@]HOST[:PORT] or unix:/PATH", url);
 		return -1;
 	}
 	p = url + 8;
 	end = p + strcspn(p, "/");
+	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL) {
+		if (memchr(p, ':', (size_t)(at - p)) != NULL) {
+			snprintf(err, errlen, "redis://...: a password does not belong in the URL "
+			    "(put it in counters.redis_password_file, mode 0600)");
+			return -1;
+		}
+		if (at == p) {
+			snprintf(err, errlen, "%s: empty user name", url);
+			return -1;
+		}
+		r->user = xasprintf("%.*s", (int)(at - p), p);
+		p = at + 1;
+	}
 	colon = memchr(p, ':', (size_t)(end - p));
 	if (colon != NULL) {
 		port = strtol(colon + 1, &tail, 10);
@@ -377,8 +435,8 @@ rd_parse_url(struct ctr_remote *r, const char *url, char *err, size_t errlen)
 }
 
 struct ctr_table *
-ctr_new_redis(const struct ctr_spec *spec, const char *url, const char *prefix,
-    int timeout_ms, char *err, size_t errlen)
+ctr_new_redis(const struct ctr_spec *spec, const char *url, const char *password,
+    const char *prefix, int timeout_ms, char *err, size_t errlen)
 {
 	unsigned char md[SHA_DIGEST_LENGTH];
 	struct ctr_remote *r;
@@ -394,10 +452,20 @@ ctr_new_redis(const struct ctr_spec *spec, const char *url, const char *prefix,
 	if (url == NULL || rd_parse_url(r, url, err, errlen) != 0) {
 		if (url == NULL)
 			snprintf(err, errlen, "counters: no redis URL");
+		free(r->user);
 		free(r);
 		ctr_free(t);
 		return NULL;
 	}
+	if (r->user != NULL && password == NULL) {
+		snprintf(err, errlen, "%s: a user name needs a password (counters.redis_password_file)", url);
+		free(r->user);
+		free(r->host);
+		free(r);
+		ctr_free(t);
+		return NULL;
+	}
+	r->password = password != NULL ? xstrdup(password) : NULL;
 	r->url = xstrdup(url);
 	r->prefix = xstrdup(prefix != NULL && *prefix ? prefix : "bs");
 	if (timeout_ms < 1)

@@ -60,6 +60,16 @@ int bs_parse_duration(const char *s, int64_t *secs);
 /* Read a whole file into a NUL-terminated buffer; NULL and errno on error. */
 char *bs_read_file(const char *path, size_t *len);
 
+/*
+ * Read a secret (webhook signing key, RT token, Redis password) from a
+ * file, with the rules of privacy_load_secret: refuse a missing, empty or
+ * non-regular file, or one that group or others may read or write.  The
+ * trailing newline is not part of the secret.  Returns the secret (caller
+ * frees, *len set), or NULL with a message naming the file in err
+ * (lib/secretfile.c).
+ */
+char *bs_read_secret(const char *path, size_t *len, char *err, size_t errlen);
+
 /* mkdir -p with a mode for every folder it creates; 0 or -1 and errno. */
 int bs_mkdir_p(const char *path, unsigned mode);
 

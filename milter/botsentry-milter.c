@@ -399,9 +399,19 @@ main(int argc, char **argv)
 			detect_ctr_spec(dc, &spec);
 			/* counters|backend: shared through Redis, or this process's own */
 			if (strcmp(cfg_getstr(conf->cfg, "counters|backend"), "redis") == 0) {
-				bsm.ctr = ctr_new_redis(&spec, cfg_getstr(conf->cfg, "counters|redis_url"),
+				const char *pf = cfg_getstr(conf->cfg, "counters|redis_password_file");
+				char *pw = NULL;
+				size_t pwlen = 0;
+
+				if (pf[0] != '\0' && (pw = bs_read_secret(pf, &pwlen, err, sizeof err)) == NULL)
+					log_fatal(EX_CONFIG, "counters|redis_password_file: %s", err);
+				bsm.ctr = ctr_new_redis(&spec, cfg_getstr(conf->cfg, "counters|redis_url"), pw,
 				    cfg_getstr(conf->cfg, "counters|prefix"),
 				    (int)cfg_getint(conf->cfg, "counters|timeout_ms"), err, sizeof err);
+				if (pw != NULL) {
+					memset(pw, 0, pwlen);
+					free(pw);
+				}
 				if (bsm.ctr == NULL)
 					log_fatal(EX_CONFIG, "counters: %s", err);
 			} else

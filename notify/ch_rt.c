@@ -51,7 +51,7 @@ rt_open(const struct notify_env *env, cfg_t *sec, char *err, size_t errlen)
 		snprintf(err, errlen, "notify|rt|url: expected http://HOST[:PORT]/REST/2.0, got '%s'", url);
 		return NULL;
 	}
-	token = notify_read_secret(cfg_getstr(sec, "token_file"), &len, err, errlen);
+	token = bs_read_secret(cfg_getstr(sec, "token_file"), &len, err, errlen);
 	if (token == NULL)
 		return NULL;
 	for (i = 0; i < len; i++)

@@ -37,7 +37,7 @@ webhook_open(const struct notify_env *env, cfg_t *sec, char *err, size_t errlen)
 	size_t len;
 
 	(void)env;
-	secret = notify_read_secret(cfg_getstr(sec, "secret_file"), &len, err, errlen);
+	secret = bs_read_secret(cfg_getstr(sec, "secret_file"), &len, err, errlen);
 	if (secret == NULL)
 		return NULL;
 	w = xcalloc(1, sizeof *w);

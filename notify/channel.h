@@ -141,15 +141,6 @@ int http_request(const char *method, const char *url, const char *const *headers
     const char *body, size_t body_len, int64_t timeout_ms, struct http_response *resp);
 void http_response_clear(struct http_response *r);
 
-/*
- * Read a secret (webhook signing key, RT token) from a file, with the rules
- * of privacy_load_secret: refuse a missing, empty or non-regular file, or one
- * that group or others may read or write.  The trailing newline is not part
- * of the secret.  Returns the secret (caller frees, *len set), or NULL with a
- * message naming the file in err.
- */
-char *notify_read_secret(const char *path, size_t *len, char *err, size_t errlen);
-
 /* Parse RT's answer to GET /ticket/N: 0 with *id and status (lower-cased),
  * or -1 with a message (notify/rt_parse.c; fuzzed by fuzz/fuzz_rt_json). */
 int rt_parse_ticket(const char *body, size_t len, long long *id, char *status, size_t ssize,

@@ -71,4 +71,63 @@ like "$last" "reconnects=[1-9]" "the reconnection is counted"
 up=$(grep -E '^i=' "$T/loop.out" | tail -n 1 | sed -n 's/.*connected=\([01]\).*/\1/p')
 is "$up" 1 "connected again at the end"
 
+# --- a Redis that asks for a password: the default user's (requirepass)
+# and a Redis 6 ACL user's
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning "$@"; }
+rcli CONFIG SET requirepass 'pass word!' >/dev/null
+# the user the README suggests: the commands the counter script needs, on its keys
+rcli -a 'pass word!' ACL SETUSER bsmilter on '>u-secret' "~r$$:*" \
+  '+evalsha' '+eval' '+script|load' '+exists' '+expire' '+get' '+incrby' '+pfadd' '+pfcount' '+pfmerge' >/dev/null
+is "$(rcli -a 'pass word!' ACL WHOAMI)" default "setup: Redis now wants a password"
+printf 'pass word!\n' >"$T/pw"; printf 'u-secret\n' >"$T/upw"; printf 'wrong\n' >"$T/badpw"
+chmod 600 "$T/pw" "$T/upw" "$T/badpw"
+shared() { sed -n 's/^shared=//p' "$1"; }
+
+"$DRIVER" "$REDIS_URL" "p$$" share 10 >"$T/na.out" 2>"$T/na.err"
+is "$(shared "$T/na.out")" 10 "no password: each table counts alone (B sees its own 10)"
+# (Redis 7 says NOAUTH, or, to a long command, "unauthenticated multibulk")
+like "$(cat "$T/na.err")" "refused us \((NOAUTH|ERR Protocol error: unauthenticated)" \
+  "the refusal is logged with Redis's reason"
+is "$(grep -c 'refused us' "$T/na.err")" 2 "... once per table (two here), not once per message"
+
+CTR_REDIS_PASSWORD_FILE=$T/pw "$DRIVER" "$REDIS_URL" "q$$" share 10 >"$T/pw.out" 2>"$T/pw.err"
+is "$(shared "$T/pw.out")" 20 "with the password (a space and a ! in it) the counts are shared"
+like "$(cat "$T/pw.out")" "updates=10 fallbacks=0" "... every update answered by Redis"
+
+url_user="redis://bsmilter@127.0.0.1:$REDIS_PORT"
+CTR_REDIS_PASSWORD_FILE=$T/upw "$DRIVER" "$url_user" "r$$" share 10 >"$T/u.out" 2>"$T/u.err"
+is "$(shared "$T/u.out")" 20 "an ACL user (redis://USER@HOST) with its password shares too"
+
+CTR_REDIS_PASSWORD_FILE=$T/upw "$DRIVER" "$url_user" "x$$" share 10 >"$T/perm.out" 2>"$T/perm.err"
+is "$(shared "$T/perm.out")" 10 "a prefix outside the user's keys: local counters"
+like "$(cat "$T/perm.err")" "refused us \(.*(NOPERM|[Nn]o permissions|can't access)" "... with Redis's reason logged"
+is "$(grep -c 'refused us' "$T/perm.err")" 2 "... once per table"
+
+CTR_REDIS_PASSWORD_FILE=$T/badpw "$DRIVER" "$url_user" "s$$" share 10 >"$T/bad.out" 2>"$T/bad.err"
+is "$(shared "$T/bad.out")" 10 "a wrong password: local counters"
+like "$(cat "$T/bad.err")" "refused us \(AUTH as bsmilter: WRONGPASS" "... and the log says AUTH was refused, for whom"
+is "$(grep -c 'refused us' "$T/bad.err")" 2 "... once per table"
+
+"$DRIVER" "redis://bsmilter:u-secret@127.0.0.1:$REDIS_PORT" "t$$" share 1 >/dev/null 2>"$T/inurl.err"
+is "$?" 1 "a password in the URL is refused"
+like "$(cat "$T/inurl.err")" "does not belong in the URL" "... saying where it goes instead"
+unlike "$(cat "$T/inurl.err")" "u-secret" "... without repeating it"
+chmod 644 "$T/upw"
+CTR_REDIS_PASSWORD_FILE=$T/upw "$DRIVER" "$url_user" "t$$" share 1 >/dev/null 2>"$T/mode.err"
+is "$?" 1 "a password file others can read is refused"
+like "$(cat "$T/mode.err")" "mode 0644 .*chmod 600" "... with the mode and the fix"
+chmod 600 "$T/upw"
+
+if [ -x "$BOTSENTRY" ]; then
+  printf 'counters {\n\tbackend = "redis"\n\tredis_url = "%s"\n}\n' "$url_user" >"$T/nopw.conf"
+  out=$("$BOTSENTRY" -c "$T/nopw.conf" config check 2>&1); rc=$?
+  is "$rc" 78 "config check: a user name without redis_password_file is refused"
+  like "$out" "nopw.conf:[0-9]+: .*counters\|redis_url: a user name needs counters\|redis_password_file" \
+    "... naming file, line and key"
+  printf 'counters {\n\tbackend = "redis"\n\tredis_url = "%s"\n\tredis_password_file = "%s"\n}\n' \
+    "$url_user" "$T/upw" >"$T/pw.conf"
+  "$BOTSENTRY" -c "$T/pw.conf" config check >/dev/null 2>&1
+  ok $? "config check: a user name with a password file is accepted"
+fi
+
 done_testing

@@ -18,6 +18,10 @@
  *		one update every 10 ms for SECONDS; prints once a second the
  *		count seen, the table's Redis statistics and the slowest update
  *		so far (max_ms), and "done" with the totals.
+ *
+ *	With CTR_REDIS_PASSWORD_FILE set in the environment the tables
+ *	authenticate with the password in that file (read as the milter
+ *	reads counters.redis_password_file).
  */
 #include "config.h"
 #include "counters.h"
@@ -35,8 +39,17 @@ static struct ctr_table *
 open_table(const char *url, const char *prefix)
 {
 	char err[256];
-	struct ctr_table *t = ctr_new_redis(&spec, url, prefix, 50, err, sizeof err);
+	const char *pf = getenv("CTR_REDIS_PASSWORD_FILE");
+	char *pw = NULL;
+	size_t pwlen;
+	struct ctr_table *t;
 
+	if (pf != NULL && (pw = bs_read_secret(pf, &pwlen, err, sizeof err)) == NULL) {
+		fprintf(stderr, "ctr_redis_driver: %s\n", err);
+		exit(1);
+	}
+	t = ctr_new_redis(&spec, url, pw, prefix, 50, err, sizeof err);
+	free(pw);
 	if (t == NULL) {
 		fprintf(stderr, "ctr_redis_driver: %s\n", err);
 		exit(1);

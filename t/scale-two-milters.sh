@@ -6,7 +6,8 @@
 # summed count, although neither milter saw enough to fire; with local
 # counters (the control) the same split burst goes unseen while the same
 # burst through one smarthost fires.  Redis killed: mail keeps flowing and
-# the fallback is logged and counted.
+# the fallback is logged and counted.  Redis asks for a password: the
+# milters log in as an ACL user (redis://USER@HOST, redis_password_file).
 . "$top_srcdir/t/lib/common.sh"
 . "$top_srcdir/t/lib/postfix.sh"
 . "$top_srcdir/t/lib/milter.sh"
@@ -24,6 +25,12 @@ grep -q '^#define HAVE_REDIS 1' "$top_builddir/config.h" 2>/dev/null ||
 PG_OPTS="-c fsync=off"
 pg_start
 redis_start
+# as a shared Redis would be: a password for the default user, and the
+# milters logging in as an ACL user of their own
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ACL SETUSER bsmilter on '>milter pw' \
+  "~bstest$$:*" \
+  '+evalsha' '+eval' '+script|load' '+exists' '+expire' '+get' '+incrby' '+pfadd' '+pfcount' '+pfmerge' >/dev/null
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" CONFIG SET requirepass 'admin pw' >/dev/null
 mkdir -p "$T/run" && chmod 755 "$T/run"
 milter_state "$T/shared"
 
@@ -32,6 +39,7 @@ conf() {
   local h=$1 backend=$2 S=$T/$1
   mkdir -p "$S" && chmod 755 "$S"
   cp -p "$T/shared/secret" "$S/secret"
+  printf 'milter pw\n' >"$S/redis.pw" && chmod 600 "$S/redis.pw"
   cat >"$S/botsentry.conf" <<EOF
 node_name = "smarthost-$h"
 database = "$PG_URI"
@@ -43,7 +51,8 @@ scoring {
 }
 counters {
 	backend = "$backend"
-	redis_url = "$REDIS_URL"
+	redis_url = "redis://bsmilter@127.0.0.1:$REDIS_PORT"
+	redis_password_file = "$S/redis.pw"
 	prefix = "bstest$$"
 	timeout_ms = 50
 }
@@ -141,7 +150,7 @@ is "$(q "SELECT string_agg(DISTINCT node, ',') FROM events WHERE subscriber = '$
 # --- one round trip to Redis per message, none more: the connection and
 # the HELO ride along with the message's update (a session without an
 # accepted message makes its one update at close)
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning -a 'admin pw' "$@"; }
 evalsha_calls() {   # answered EVALSHA calls (a NOSCRIPT retry is a failed one)
   rcli info commandstats | tr -d '\r' |
     sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*failed_calls=\([0-9]*\).*/\1 \2/p' |

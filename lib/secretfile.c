@@ -1,20 +1,21 @@
 /*
- * secret.c - read a secret file the way privacy_load_secret does: a secret
- * that others can read is refused, not used (OpenSMTPD's habit).
+ * secretfile.c - read a secret file (webhook key, RT token, Redis
+ * password) the way privacy_load_secret does: a secret that others can
+ * read is refused, not used (OpenSMTPD's habit).
  */
 #include "config.h"
-#include "channel.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 char *
-notify_read_secret(const char *path, size_t *len, char *err, size_t errlen)
+bs_read_secret(const char *path, size_t *len, char *err, size_t errlen)
 {
 	struct stat sb;
 	char *buf;
