@@ -97,5 +97,12 @@ kill -USR2 "$R_PID"; sleep 0.5
 echo
 echo "redis milter statistics after the run:"
 grep 'stats: why=SIGUSR2' "$S/redis.log" | tail -1 | grep -o 'counters_redis=[^ ]* redis_[^ ]* redis_[^ ]* redis_[^ ]*'
+echo
+echo "Redis' own time per call, over the whole run (INFO commandstats; a command"
+echo "the script runs is counted under its own name, inside the EVALSHA time):"
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info commandstats | tr -d '\r' |
+  sed -n 's/^cmdstat_\([a-z|]*\):calls=\([0-9]*\),usec=\([0-9]*\),usec_per_call=\([0-9.]*\).*/\1 \2 \3 \4/p' |
+  sort -k3 -n -r |
+  awk 'NR == 1 { e = $2 } { printf "  %-10s %9d calls (%5.2f per message) %8.2f µs/call %8.1f µs/message\n", $1, $2, $2 / e, $4, $3 / e }'
 MILTER_PID=$L_PID; milter_stop
 MILTER_PID=$R_PID; milter_stop

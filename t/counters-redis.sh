@@ -45,6 +45,21 @@ d=$(val multi_distinct)
 [ "${d:-0}" -ge 105 ] && [ "${d:-0}" -le 115 ]
 ok $? "... and adds its 20 domains to the distinct set in the same call (about 110: $d)"
 
+# across a bucket boundary: the previous hour's buckets carried into the
+# sliding value as the local table does (the union HyperLogLog starts as a
+# copy of the previous bucket's)
+"$DRIVER" "$REDIS_URL" "c$$" cross 40 >"$T/cross.out" 2>"$T/cross.err"
+is "$?" 0 "the driver ran across an hour boundary"
+cval() { sed -n "s/^$1=//p" "$T/cross.out"; }
+is "$(cval count_3600)" "60.0/60.0" "1-hour window half-way into the next hour: 40 + 40 x 0.5, as the local table says"
+is "$(cval count_60)" "40.0/40.0" "1-minute window: this bucket's 40 only"
+d=$(cval distinct_3600); d=${d%%/*}; d=${d%.*}
+[ "${d:-0}" -ge 48 ] && [ "${d:-0}" -le 52 ]
+ok $? "distinct over the hour window: 40 this hour + 20 new x 0.5 = about 50 ($d)"
+d=$(cval distinct_60); d=${d%%/*}; d=${d%.*}
+[ "${d:-0}" -ge 38 ] && [ "${d:-0}" -le 42 ]
+ok $? "distinct over the minute window: about 40 ($d)"
+
 # Redis killed in the middle of a run, then started again
 "$DRIVER" "$REDIS_URL" "u$$" loop 9 >"$T/loop.out" 2>"$T/loop.err" &
 dpid=$!
@@ -77,7 +92,8 @@ rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning "$@"; }
 rcli CONFIG SET requirepass 'pass word!' >/dev/null
 # the user the README suggests: the commands the counter script needs, on its keys
 rcli -a 'pass word!' ACL SETUSER bsmilter on '>u-secret' "~r$$:*" \
-  '+evalsha' '+eval' '+script|load' '+exists' '+expire' '+get' '+incrby' '+pfadd' '+pfcount' '+pfmerge' >/dev/null
+  '+evalsha' '+eval' '+script|load' '+exists' '+expire' '+get' '+incrby' '+pfadd' \
+  '+pfcount' '+pfmerge' >/dev/null
 is "$(rcli -a 'pass word!' ACL WHOAMI)" default "setup: Redis now wants a password"
 printf 'pass word!\n' >"$T/pw"; printf 'u-secret\n' >"$T/upw"; printf 'wrong\n' >"$T/badpw"
 chmod 600 "$T/pw" "$T/upw" "$T/badpw"

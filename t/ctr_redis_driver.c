@@ -14,6 +14,12 @@
  *		10-minute window, still fresh).
  *		Then A adds one message with 20 new items in one ctr_update_n
  *		call: multi_count and multi_distinct.
+ *	ctr_redis_driver URL PREFIX cross N
+ *		across a bucket boundary: N messages (items 0..N-1) early in one
+ *		hour, then N (items N/2..N/2+N-1) half-way through the next
+ *		hour, through a Redis table and through a local table (ctr_new,
+ *		the reference).  Prints for each window W (60, 600, 3600)
+ *		count_W=REDIS/LOCAL and distinct_W=REDIS/LOCAL after the last.
  *	ctr_redis_driver URL PREFIX loop SECONDS
  *		one update every 10 ms for SECONDS; prints once a second the
  *		count seen, the table's Redis statistics and the slowest update
@@ -79,7 +85,7 @@ main(int argc, char **argv)
 	int i, n;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: ctr_redis_driver URL PREFIX share N | loop SECONDS\n");
+		fprintf(stderr, "usage: ctr_redis_driver URL PREFIX share N | cross N | loop SECONDS\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -119,6 +125,33 @@ main(int argc, char **argv)
 		    (unsigned long long)rs.fallbacks);
 		ctr_free(a);
 		ctr_free(b);
+		return 0;
+	}
+	if (strcmp(argv[3], "cross") == 0) {
+		struct ctr_values vl;
+		struct ctr_table *l = ctr_new(&spec);
+		int w;
+
+		now = bs_now_ms() / 3600000 * 3600000 - 3600000 + 1000;
+		a = open_table(argv[1], argv[2]);
+		for (i = 0; i < n; i++) {
+			add(a, now, i, &v);
+			add(l, now, i, &vl);
+		}
+		now += 3600000 + 1800000 - 1000;
+		for (i = 0; i < n; i++) {
+			add(a, now, n / 2 + i, &v);
+			add(l, now, n / 2 + i, &vl);
+		}
+		for (w = 0; w < 3; w++)
+			printf("count_%lld=%.1f/%.1f\ndistinct_%lld=%.1f/%.1f\n",
+			    (long long)spec.window_s[w], v.count[0][w], vl.count[0][w],
+			    (long long)spec.window_s[w], v.distinct[0][w], vl.distinct[0][w]);
+		ctr_redis_get_stats(a, &rs);
+		printf("updates=%llu fallbacks=%llu\n", (unsigned long long)rs.updates,
+		    (unsigned long long)rs.fallbacks);
+		ctr_free(a);
+		ctr_free(l);
 		return 0;
 	}
 	if (strcmp(argv[3], "loop") == 0) {

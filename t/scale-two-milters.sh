@@ -29,7 +29,8 @@ redis_start
 # milters logging in as an ACL user of their own
 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ACL SETUSER bsmilter on '>milter pw' \
   "~bstest$$:*" \
-  '+evalsha' '+eval' '+script|load' '+exists' '+expire' '+get' '+incrby' '+pfadd' '+pfcount' '+pfmerge' >/dev/null
+  '+evalsha' '+eval' '+script|load' '+exists' '+expire' '+get' '+incrby' '+pfadd' \
+  '+pfcount' '+pfmerge' >/dev/null
 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" CONFIG SET requirepass 'admin pw' >/dev/null
 mkdir -p "$T/run" && chmod 755 "$T/run"
 milter_state "$T/shared"
