@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# store-pg.sh - the store's unit tests (t/test_store, t/test_writer) run
-# against a real PostgreSQL server instead of SQLite (BS_TEST_STORE_URI), and
-# the PostgreSQL outbox test (t/test_store_pg_notify), which runs only there.
+# store-pg.sh - the store's unit tests (t/test_store, t/test_store_notify,
+# t/test_writer, and t/test_leases for the lease history) run against a
+# real PostgreSQL server instead of SQLite (BS_TEST_STORE_URI,
+# t/store_fixture.c), and the PostgreSQL outbox test (t/test_store_pg_notify:
+# two workers claiming at once), which runs only there.
 . "$top_srcdir/t/lib/common.sh"
 . "$top_srcdir/t/lib/pg.sh"
 
@@ -10,7 +12,7 @@ grep -q '^#define HAVE_POSTGRESQL 1' "$top_builddir/config.h" 2>/dev/null ||
 PG_OPTS="-c fsync=off"
 pg_start
 
-for t in test_store test_writer test_store_pg_notify; do
+for t in test_store test_store_notify test_writer test_leases test_store_pg_notify; do
   BS_TEST_STORE_URI=$PG_URI "$top_builddir/t/$t" >"$T/$t.out" 2>&1
   rc=$?
   sed 's/^/# /' "$T/$t.out"

@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "leases.h"
+#include "store_fixture.h"
 
 #define H 3600000LL
 
@@ -232,19 +233,15 @@ test_load_conf(void **state)
 static void
 test_load_store(void **state)
 {
-	char dir[] = "/tmp/test_leases_db_XXXXXX", uri[128], err[256], cmd[128];
+	char dir[64], err[256];
 	struct store *st;
 	struct lease l[3];
 	struct lease_table *t;
 	int i;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(uri, sizeof uri, "sqlite:%s/bs.db", dir);
-	st = store_open(uri, err, sizeof err);
-	if (st == NULL)
-		fail_msg("store_open: %s", err);
-	assert_int_equal(store_migrate(st, NULL, NULL), 0);
+	st = tf_open(dir, sizeof dir, NULL, 0);     /* SQLite, or BS_TEST_STORE_URI's */
+	assert_non_null(st);
 	memset(l, 0, sizeof l);
 	for (i = 0; i < 3; i++)
 		snprintf(l[i].source, sizeof l[i].source, "kea");
@@ -270,9 +267,7 @@ test_load_store(void **state)
 	assert_null(lease_table_lookup(t, "100.64.0.10", 999));
 	assert_string_equal(lease_table_lookup(t, "2001:db8:5:ff::1", 5), "carol");
 	lease_table_free(t);
-	store_close(st);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tf_close(st, dir), 0);
 }
 
 int

@@ -19,6 +19,7 @@
 
 #include "correlate.h"
 #include "store.h"
+#include "store_fixture.h"
 #include "store_sqlite_int.h"
 #ifdef HAVE_POSTGRESQL
 #include <libpq-fe.h>
@@ -35,68 +36,24 @@ struct fx {
 	struct store *st;
 };
 
-/*
- * BS_TEST_STORE_URI=postgresql://... runs the backend-neutral tests against
- * that database (t/store-pg.sh starts a throwaway server); each test starts
- * from an empty public schema.  The SQLite-only tests (files, PRAGMAs, the
- * embedded SQLite migrations) skip themselves then.
- */
-static const char *test_uri;
-
+/* BS_TEST_STORE_URI=postgresql://... runs the backend-neutral tests against
+ * that database (t/store_fixture.c); the SQLite-only tests (files, PRAGMAs,
+ * the embedded SQLite migrations) skip themselves then. */
 static int
 is_pg(void)
 {
-	return test_uri != NULL;
+	return tf_pg_uri() != NULL;
 }
 
 #define SQLITE_ONLY() do { if (is_pg()) skip(); } while (0)
-
-/* Run SQL without parameters on the test's backend; 0 or STORE_ERR (message
- * in the store's error). */
-static int
-t_exec(struct store *st, const char *sql)
-{
-#ifdef HAVE_POSTGRESQL
-	if (is_pg()) {
-		PGresult *r = PQexec((PGconn *)st->db, sql);
-		int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-
-		if (!ok)
-			snprintf(st->err, sizeof st->err, "%s", PQresultErrorMessage(r));
-		PQclear(r);
-		return ok ? 0 : STORE_ERR;
-	}
-#endif
-	return sq_exec(st, sql, "t");
-}
 
 static int
 setup(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof *f);
-	char err[512];
-	int from = -1, to = -1;
 
-	snprintf(f->dir, sizeof f->dir, "/tmp/bs-store.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if ((f->st = tf_open(f->dir, sizeof f->dir, f->uri, sizeof f->uri)) == NULL)
 		return -1;
-	if (is_pg())
-		bs_strlcpy(f->uri, test_uri, sizeof f->uri);
-	else
-		snprintf(f->uri, sizeof f->uri, "sqlite:%s/abuse.db", f->dir);
-	f->st = store_open(f->uri, err, sizeof err);
-	if (f->st == NULL) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	if (is_pg() && t_exec(f->st, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public") != 0) {
-		fprintf(stderr, "%s\n", store_errmsg(f->st));
-		return -1;
-	}
-	if (store_migrate(f->st, &from, &to) != 0) {
-		fprintf(stderr, "%s\n", store_errmsg(f->st));
-		return -1;
-	}
 	*state = f;
 	return 0;
 }
@@ -105,68 +62,10 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
+	int rc = tf_close(f->st, f->dir);
 
-	store_close(f->st);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
 	free(f);
-	return 0;
-}
-
-static int64_t
-q_int(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s;
-#ifdef HAVE_POSTGRESQL
-	if (is_pg()) {
-		PGresult *r = PQexec((PGconn *)st->db, sql);
-		int64_t v;
-
-		if (PQresultStatus(r) != PGRES_TUPLES_OK)
-			fprintf(stderr, "%s: %s\n", sql, PQresultErrorMessage(r));
-		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-		assert_int_equal(PQntuples(r), 1);
-		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-		PQclear(r);
-		return v;
-	}
-#endif
-	s = sq_prep_once(st, sql);
-	int64_t v;
-
-	assert_non_null(s);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return v;
-}
-
-static char *
-q_text(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s;
-#ifdef HAVE_POSTGRESQL
-	if (is_pg()) {
-		PGresult *r = PQexec((PGconn *)st->db, sql);
-		char *v;
-
-		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-		assert_int_equal(PQntuples(r), 1);
-		v = xstrdup(PQgetvalue(r, 0, 0));
-		PQclear(r);
-		return v;
-	}
-#endif
-	s = sq_prep_once(st, sql);
-	char *v;
-
-	assert_non_null(s);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	v = xstrdup((const char *)sqlite3_column_text(s, 0));
-	sqlite3_finalize(s);
-	return v;
+	return rc;
 }
 
 static void
@@ -1204,7 +1103,6 @@ test_leases_audit(void **state)
 int
 main(void)
 {
-	const char *u = getenv("BS_TEST_STORE_URI");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
@@ -1229,7 +1127,5 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_leases_audit, setup, teardown),
 	};
 
-	if (u != NULL && strncmp(u, "postgres", 8) == 0)
-		test_uri = u;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /*
- * test_store_notify.c - lib/store_sqlite_notify.c on a real SQLite file:
+ * test_store_notify.c - the notification outbox of the store on a real
+ * SQLite file, or on PostgreSQL with BS_TEST_STORE_URI (t/store-pg.sh):
  * fan-out by a route function, claims by two workers (exclusive, taken over
  * after the lease, outcomes refused to the worker that lost its claim),
  * per-incident order, retries and failures mirrored into the outbox row,
@@ -17,7 +18,7 @@
 #include <cmocka.h>
 
 #include "store.h"
-#include "store_sqlite_int.h"
+#include "store_fixture.h"
 #include "util.h"
 
 static const struct score_settings pol = { .half_life_s = 3600.0, .level = { 10.0, 30.0, 60.0 }, .mitigation = "throttle" };
@@ -34,15 +35,9 @@ static int
 setup(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof *f);
-	char err[512], uri[128];
 
 	T0 = bs_now_ms() + 60000;
-	snprintf(f->dir, sizeof f->dir, "/tmp/bs-notify.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(uri, sizeof uri, "sqlite:%s/abuse.db", f->dir);
-	f->st = store_open(uri, err, sizeof err);
-	if (f->st == NULL || store_migrate(f->st, NULL, NULL) != 0)
+	if ((f->st = tf_open(f->dir, sizeof f->dir, NULL, 0)) == NULL)
 		return -1;
 	*state = f;
 	return 0;
@@ -52,46 +47,16 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
+	int rc = tf_close(f->st, f->dir);
 
-	store_close(f->st);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return -1;
 	free(f);
-	return 0;
-}
-
-static int64_t
-q_int(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s = sq_prep_once(st, sql);
-	int64_t v;
-
-	assert_non_null(s);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return v;
-}
-
-static char *
-q_str(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s = sq_prep_once(st, sql);
-	char *v;
-
-	assert_non_null(s);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	v = xstrdup(sqlite3_column_text(s, 0) ? (const char *)sqlite3_column_text(s, 0) : "(null)");
-	sqlite3_finalize(s);
-	return v;
+	return rc;
 }
 
 static void
 assert_q_str(struct store *st, const char *sql, const char *want)
 {
-	char *v = q_str(st, sql);
+	char *v = q_text(st, sql);
 
 	assert_string_equal(v, want);
 	free(v);
@@ -134,7 +99,8 @@ test_fanout_and_claims(void **state)
 	assert_int_equal(store_notify_fanout(f->st, T0 + 10, 10, route, NULL), 0);
 	assert_int_equal(q_int(f->st, "SELECT count(*) FROM notify_deliveries"), 2);
 	assert_q_str(f->st, "SELECT status FROM notifications", "sending");
-	assert_q_str(f->st, "SELECT group_concat(idem_key, ' ') FROM notify_deliveries ORDER BY id",
+	assert_q_str(f->st, "SELECT (SELECT idem_key FROM notify_deliveries ORDER BY id LIMIT 1) || ' ' || "
+	    "(SELECT idem_key FROM notify_deliveries ORDER BY id DESC LIMIT 1)",
 	    "inc-1-lvl-1-email inc-1-lvl-1-webhook");
 
 	/* worker A takes both; B gets nothing while A's claim is fresh */
