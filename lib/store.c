@@ -21,10 +21,12 @@
 #include <string.h>
 
 struct store *
-store_open(const char *uri, char *err, size_t errlen)
+store_open_waiting(const char *uri, int *away, char *err, size_t errlen)
 {
 	const char *path;
 
+	if (away != NULL)
+		*away = 0;
 	if (uri == NULL || *uri == '\0') {
 		snprintf(err, errlen, "no database given (set 'database' in the config or use -d sqlite:PATH)");
 		return NULL;
@@ -41,7 +43,8 @@ store_open(const char *uri, char *err, size_t errlen)
 	}
 	if (strncmp(uri, "postgresql:", 11) == 0 || strncmp(uri, "postgres:", 9) == 0) {
 #ifdef HAVE_POSTGRESQL
-		return store_pg_open(uri, err, errlen);
+		return away != NULL ? store_pg_open_waiting(uri, away, err, errlen) :
+		    store_pg_open(uri, err, errlen);
 #else
 		snprintf(err, errlen, "%s: this build has no PostgreSQL backend (configure --with-postgresql); use sqlite:PATH",
 		    uri);
@@ -50,6 +53,12 @@ store_open(const char *uri, char *err, size_t errlen)
 	}
 	snprintf(err, errlen, "%s: unknown database URI (expected sqlite:PATH or postgresql://...)", uri);
 	return NULL;
+}
+
+struct store *
+store_open(const char *uri, char *err, size_t errlen)
+{
+	return store_open_waiting(uri, NULL, err, errlen);
 }
 
 void

@@ -34,6 +34,12 @@ struct store;
 
 /* Open (creating the file with mode 0600 for SQLite).  NULL and a message in err. */
 struct store *store_open(const char *uri, char *err, size_t errlen);
+/* The same for a daemon that must start while a database server is away:
+ * when the server does not answer, the handle is returned all the same,
+ * *away is set to 1 with the reason in err, and every call connects first
+ * (failing with a transient error while the server is still away).
+ * SQLite: store_open, *away 0. */
+struct store *store_open_waiting(const char *uri, int *away, char *err, size_t errlen);
 void store_close(struct store *st);          /* NULL is fine */
 const char *store_errmsg(const struct store *st);
 /* Is the last error one that retrying may cure (database busy or locked,

@@ -141,6 +141,8 @@ extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
 /* Open a PostgreSQL store from a libpq connection URI; NULL with a message in err. */
 struct store *store_pg_open(const char *uri, char *err, size_t errlen);
+/* wait: return the handle even when the server does not answer (*away 1) */
+struct store *store_pg_open_waiting(const char *uri, int *away, char *err, size_t errlen);
 #endif
 
 #endif

@@ -94,8 +94,29 @@ quiet_notices(void *arg, const char *message)
 	log_debug("postgresql: %s", message);
 }
 
+/* What every session needs, after each connect and reconnect: the
+ * server's notices quiet, times in UTC.  NULL, or the error message
+ * (PQresultErrorMessage's text, valid until the next call). */
+static const char *
+session_setup(PGconn *c)
+{
+	static char msg[256];
+	PGresult *r;
+
+	PQsetNoticeProcessor(c, quiet_notices, NULL);
+	r = PQexec(c, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+		PQclear(r);
+		return msg;
+	}
+	PQclear(r);
+	return NULL;
+}
+
 /* Before a statement outside a transaction: reconnect if the connection
- * broke.  0, or STORE_ERR (transient) when the server is still away. */
+ * broke (or was never made: store_open_waiting).  0, or STORE_ERR
+ * (transient) when the server is still away. */
 static int
 ensure_conn(struct store *st)
 {
@@ -115,6 +136,20 @@ ensure_conn(struct store *st)
 		set_err(st, NULL, "reconnecting");
 		PG(st)->transient = 1;
 		return STORE_ERR;
+	}
+	{
+		const char *why = session_setup(PGCONN(st));
+
+		if (why != NULL) {
+			snprintf(st->err, sizeof st->err, "postgresql: session settings: %s", why);
+			PG(st)->transient = 1;
+			return STORE_ERR;
+		}
+	}
+	if (PG(st)->never) {
+		PG(st)->never = 0;
+		log_notice("postgresql: connected to %s (it did not answer at start)", PQdb(PGCONN(st)));
+		return 0;
 	}
 	PG(st)->reconnects++;
 	log_notice("postgresql: reconnected to %s (reconnect %d)", PQdb(PGCONN(st)),
@@ -445,12 +480,12 @@ pg_close(struct store *st)
 	free(st);
 }
 
-struct store *
-store_pg_open(const char *uri, char *err, size_t errlen)
+static struct store *
+pg_open(const char *uri, int *away, char *err, size_t errlen)
 {
 	struct store *st;
 	PGconn *c;
-	PGresult *r;
+	const char *why;
 
 	/* a default connect_timeout (the URI's own wins): a reconnect must
 	 * not hang the writer on a host that does not answer */
@@ -471,24 +506,47 @@ store_pg_open(const char *uri, char *err, size_t errlen)
 		while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
 			len--;
 		snprintf(err, errlen, "cannot connect to PostgreSQL: %.*s", (int)len, m);
-		PQfinish(c);
-		return NULL;
+		for (char *p = err; *p != '\0'; p++)     /* one line, as set_err makes it */
+			if (*p == '\n' || *p == '\t')
+				*p = ' ';
+		if (away == NULL) {
+			PQfinish(c);
+			return NULL;
+		}
+		/* kept: ensure_conn connects (PQreset, the same parameters)
+		 * before the first statement */
+		*away = 1;
 	}
-	PQsetNoticeProcessor(c, quiet_notices, NULL);
 	st = xcalloc(1, sizeof(struct pg_store));
 	st->ops = &store_pg_ops;
 	st->db = c;
 	/* not the URI: it may carry a password */
 	st->uri = xasprintf("postgresql://%s:%s/%s", PQhost(c), PQport(c), PQdb(c));
-	r = PQexec(c, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		snprintf(err, errlen, "postgresql: session settings: %s", PQresultErrorMessage(r));
-		PQclear(r);
+	if (away != NULL && *away) {
+		PG(st)->never = 1;
+		PG(st)->transient = 1;
+		snprintf(st->err, sizeof st->err, "%s", err);
+		return st;
+	}
+	if ((why = session_setup(c)) != NULL) {
+		snprintf(err, errlen, "postgresql: session settings: %s", why);
 		pg_close(st);
 		return NULL;
 	}
-	PQclear(r);
 	return st;
+}
+
+struct store *
+store_pg_open(const char *uri, char *err, size_t errlen)
+{
+	return pg_open(uri, NULL, err, errlen);
+}
+
+struct store *
+store_pg_open_waiting(const char *uri, int *away, char *err, size_t errlen)
+{
+	*away = 0;
+	return pg_open(uri, away, err, errlen);
 }
 
 /* ---------------------------------------------------------------- schema */

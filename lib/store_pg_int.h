@@ -52,6 +52,7 @@ struct pg_store {
 	size_t nstmts, stmts_alloc;
 	int transient;           /* the last error may go away by retrying */
 	int reconnects;
+	int never;               /* not connected yet (store_open_waiting) */
 };
 #define PG(st) ((struct pg_store *)(st))
 #define PGCONN(st) ((PGconn *)(st)->db)

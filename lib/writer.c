@@ -39,6 +39,13 @@
  * checks senders and domains before it submits).  The entries are read
  * from the store every WRITER_ALLOWLIST_MS; a store without the table (an
  * older schema) or a failed read keeps the last list, logged once.
+ *
+ * A database server that does not answer when the writer starts is not an
+ * error (store_open_waiting): the queue fills and the first batch is
+ * retried until it does, as after an outage.  The schema version is then
+ * checked on the first connection; a database that is not initialised or
+ * migrated is logged (once) and retried the same way, so that `botsentry db
+ * init` or `db migrate` lets the queued events through.
  */
 #include "config.h"
 #include "writer.h"
@@ -86,6 +93,8 @@ struct writer {
 	uint64_t drops_unlogged;
 	int64_t drop_logged_mono;
 
+	int schema_ok;               /* the schema version was checked */
+	int schema_warned;
 	char key_prefix[48];         /* of the batch keys */
 	uint64_t batch_seq;
 	uint64_t already;            /* batches a retry found recorded */
@@ -186,6 +195,32 @@ nap_locked(struct writer *w, long ms)
 
 enum rec { REC_OK, REC_REJECTED, REC_GAVE_UP };
 
+/* After a start without the database: is its schema the one this build
+ * writes?  1 yes; 0 not yet (the server still away, or a schema to
+ * initialise or migrate first: logged once), the batch waits. */
+static int
+schema_check(struct writer *w)
+{
+	int v = store_schema_version(w->st), latest = store_schema_latest(w->st);
+
+	if (v == latest) {
+		w->schema_ok = 1;
+		if (w->schema_warned)
+			log_notice("writer: the database schema is in place now; recording");
+		return 1;
+	}
+	if (v >= 0 && !w->schema_warned) {
+		w->schema_warned = 1;
+		if (v == 0)
+			log_err("writer: the database answers but is not initialised: run botsentry db init; "
+			    "events wait in the queue");
+		else
+			log_err("writer: the database has schema version %d, this build needs %d: run botsentry "
+			    "db migrate; events wait in the queue", v, latest);
+	}
+	return 0;
+}
+
 /*
  * Record evs[0..n) in one transaction, retrying transient failures (busy,
  * locked, I/O, full disk) with backoff until they commit.  REC_REJECTED when
@@ -206,8 +241,12 @@ record_retry(struct writer *w, const char *key, const struct event *evs, size_t 
 	pthread_mutex_unlock(&w->mu);
 	for (;;) {
 		int already = 0;
+		const char *why;
 
-		if (store_record_events_once(w->st, &policy, key, evs, n, res, &already) == 0) {
+		if (!w->schema_ok && !schema_check(w)) {
+			/* not yet: like a failed attempt */
+			why = w->schema_warned ? "the database schema is not in place" : store_errmsg(w->st);
+		} else if (store_record_events_once(w->st, &policy, key, evs, n, res, &already) == 0) {
 			if (already) {
 				log_notice("writer: batch %s of %zu events was recorded by an attempt "
 				    "whose answer was lost; not recorded again", key, n);
@@ -216,21 +255,21 @@ record_retry(struct writer *w, const char *key, const struct event *evs, size_t 
 				pthread_mutex_unlock(&w->mu);
 			}
 			return REC_OK;
-		}
-		if (!store_error_transient(w->st))
+		} else if (!store_error_transient(w->st))
 			return REC_REJECTED;
+		else
+			why = store_errmsg(w->st);
 		pthread_mutex_lock(&w->mu);
 		w->stats.failed++;
 		if (first_fail == 0)
 			first_fail = bs_mono_ms();
 		if (w->stopping && bs_mono_ms() - first_fail > WRITER_STOP_GIVEUP_MS) {
 			log_err("writer: giving up on %zu events at shutdown after %d s of failures: %s",
-			    n, WRITER_STOP_GIVEUP_MS / 1000, store_errmsg(w->st));
+			    n, WRITER_STOP_GIVEUP_MS / 1000, why);
 			pthread_mutex_unlock(&w->mu);
 			return REC_GAVE_UP;
 		}
-		log_warn("writer: batch of %zu events failed, retrying in %ld ms: %s",
-		    n, backoff, store_errmsg(w->st));
+		log_warn("writer: batch of %zu events failed, retrying in %ld ms: %s", n, backoff, why);
 		nap_locked(w, backoff);
 		if (w->stopping)
 			/* still retry, but do not sleep the full backoff */
@@ -432,7 +471,7 @@ writer_start(const char *uri, const struct score_settings *policy,
 	struct writer *w;
 	pthread_condattr_t ca;
 	sigset_t all, old;
-	int v, latest, rc;
+	int v, latest, rc, away = 0;
 
 	if (capacity < 1 || batch < 1 || flush_ms < 1) {
 		snprintf(err, errlen, "writer: capacity, batch and flush interval must be positive");
@@ -440,12 +479,19 @@ writer_start(const char *uri, const struct score_settings *policy,
 	}
 	w = xcalloc(1, sizeof *w);
 	batch_key_prefix(w->key_prefix, sizeof w->key_prefix, w);
-	if ((w->st = store_open(uri, err, errlen)) == NULL) {
+	if ((w->st = store_open_waiting(uri, &away, err, errlen)) == NULL) {
 		free(w);
 		return NULL;
 	}
-	v = store_schema_version(w->st);
-	latest = store_schema_latest(w->st);
+	if (away) {
+		log_warn("writer: %s; events are queued (up to %ld) until the database answers", err,
+		    capacity);
+		v = latest = 0;
+	} else {
+		v = store_schema_version(w->st);
+		latest = store_schema_latest(w->st);
+		w->schema_ok = 1;
+	}
 	if (v != latest) {
 		if (v < 0)
 			snprintf(err, errlen, "%s", store_errmsg(w->st));

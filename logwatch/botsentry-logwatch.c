@@ -864,11 +864,16 @@ main(int argc, char **argv)
 		setvbuf(lw.trace, NULL, _IOLBF, 0);   /* what was read survives a kill -9 */
 	}
 	if (!o.print) {
-		lw.st = store_open(lw.conf->database, err, sizeof err);
+		int away = 0;
+
+		lw.st = store_open_waiting(lw.conf->database, &away, err, sizeof err);
 		if (lw.st == NULL) {
 			log_err("database %s: %s", lw.conf->database, err);
 			return EX_UNAVAILABLE;
 		}
+		if (away)
+			log_warn("database %s does not answer (%s): starting without it; events are "
+			    "queued, logins and leases are looked up when it answers", lw.conf->database, err);
 	}
 	lw.logins = logins_new(lw.st, lw.realm, cfg_getint(sec, "lease_reload") * 1000L);
 	load_leases(&lw);

@@ -12,6 +12,11 @@
 
 #define SLOTS 4096            /* power of two; a full table is simply cleared */
 #define MAX_ENTRIES (SLOTS * 3 / 4)
+/* After a failed lookup (the database away) the store is not asked again
+ * for this long, so that lines are not held up by one connect timeout
+ * each, and what was answered meanwhile (the login name) is kept only this
+ * long, so that the right subscriber comes back soon after the database. */
+#define DOWN_MS 10000
 
 struct entry {
 	char *login;
@@ -27,6 +32,7 @@ struct logins {
 	size_t n;
 	char buf[512];
 	int warned;
+	int64_t down_until;   /* monotonic ms; 0: the store answers */
 };
 
 static uint64_t
@@ -97,21 +103,41 @@ strip(struct logins *l, const char *login)
 	return login;
 }
 
+/* The subscriber of login from the store, or NULL (*failed set when the
+ * store could not say). */
 static char *
-from_store(struct logins *l, const char *login)
+from_store(struct logins *l, const char *login, int64_t mono_ms, int *failed)
 {
 	char *id = NULL;
 	int rc;
 
 	if (l->st == NULL)
 		return NULL;
+	if (l->down_until != 0 && mono_ms < l->down_until) {
+		*failed = 1;
+		return NULL;
+	}
 	rc = store_subscriber_by_login(l->st, login, &id);
-	if (rc == STORE_OK)
+	if (rc == STORE_OK) {
+		if (l->down_until != 0)
+			log_notice("logins: lookups answered again");
+		l->down_until = 0;
+		l->warned = 0;
 		return id;
-	if (rc == STORE_ERR && !l->warned) {
-		log_warn("logins: lookup failed: %s; using login names as subscriber ids",
-		    store_errmsg(l->st));
-		l->warned = 1;
+	}
+	if (rc == STORE_ERR) {
+		*failed = 1;
+		if (store_error_transient(l->st))
+			l->down_until = mono_ms + DOWN_MS;
+		if (!l->warned) {
+			log_warn("logins: lookup failed: %s; using login names as subscriber ids "
+			    "until it answers", store_errmsg(l->st));
+			l->warned = 1;
+		}
+	} else if (l->down_until != 0) {
+		log_notice("logins: lookups answered again");
+		l->down_until = 0;
+		l->warned = 0;
 	}
 	return NULL;
 }
@@ -123,6 +149,7 @@ logins_lookup(struct logins *l, const char *login, int64_t mono_ms)
 	struct entry *e;
 	char *sub;
 	const char *bare;
+	int failed = 0;
 
 	for (;;) {
 		e = &l->e[i];
@@ -136,9 +163,9 @@ logins_lookup(struct logins *l, const char *login, int64_t mono_ms)
 		i = (i + 1) & (SLOTS - 1);
 	}
 	bare = strip(l, login);
-	sub = from_store(l, login);
+	sub = from_store(l, login, mono_ms, &failed);
 	if (sub == NULL && bare != login)
-		sub = from_store(l, bare);
+		sub = from_store(l, bare, mono_ms, &failed);
 	if (sub == NULL)
 		sub = xstrdup(bare);
 	if (e->login == NULL) {
@@ -152,6 +179,6 @@ logins_lookup(struct logins *l, const char *login, int64_t mono_ms)
 	}
 	free(e->sub);
 	e->sub = sub;
-	e->until = mono_ms + l->ttl_ms;
+	e->until = mono_ms + (failed && l->ttl_ms > DOWN_MS ? DOWN_MS : l->ttl_ms);
 	return e->sub;
 }

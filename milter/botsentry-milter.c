@@ -150,13 +150,16 @@ bsm_snap_new(struct conf *c, char *err, size_t errlen)
 
 	/* the lease history; the static map alone when the store cannot say */
 	st = store_open(c->database, lerr, sizeof lerr);
-	if (st == NULL)
-		log_warn("leases: cannot open the store %s: %s; using the static map only",
-		    c->database, lerr);
+	if (st == NULL) {
+		log_warn("leases: cannot open the store %s: %s; using the static map only "
+		    "until it answers", c->database, lerr);
+		s->leases_partial = 1;
+	}
 	s->leases = lease_table_load(c, st, lerr, sizeof lerr);
 	if (s->leases == NULL && st != NULL) {
-		log_warn("leases: %s; using the static map only", lerr);
+		log_warn("leases: %s; using the static map only until the store answers", lerr);
 		s->leases = lease_table_load(c, NULL, lerr, sizeof lerr);
+		s->leases_partial = 1;
 	}
 	store_close(st);
 	if (s->leases == NULL) {
@@ -168,6 +171,33 @@ bsm_snap_new(struct conf *c, char *err, size_t errlen)
 }
 
 /* ------------------------------------------------------------ signals */
+
+/* The refresh thread reached the store: if the running snapshot was made
+ * without the store's lease history, make it again with the same
+ * configuration. */
+static void
+store_answers(void)
+{
+	struct bsm_snap *cur = bsm_snap_get(), *s = NULL, *old = NULL;
+	char err[512];
+
+	if (cur != NULL && cur->leases_partial)
+		s = bsm_snap_new(cur->conf, err, sizeof err);
+	if (s != NULL && !s->leases_partial) {
+		pthread_mutex_lock(&bsm.lock);
+		if (bsm.snap == cur) {       /* not replaced by a reload meanwhile */
+			old = bsm.snap;
+			bsm.snap = s;
+			s = NULL;
+		}
+		pthread_mutex_unlock(&bsm.lock);
+		if (old != NULL)
+			log_notice("leases: the lease history is loaded from the store now that it answers");
+	}
+	bsm_snap_put(old);
+	bsm_snap_put(s);
+	bsm_snap_put(cur);
+}
 
 static void
 reload(void)
@@ -360,7 +390,7 @@ main(int argc, char **argv)
 	gid_t gid;
 	sigset_t set;
 	struct store *st;
-	int ver, rc;
+	int ver, rc, away = 0;
 	struct bsm_snap *snap;
 	struct dkim_checker_opts dko;
 
@@ -472,11 +502,16 @@ main(int argc, char **argv)
 	write_pid(pid_file);
 	become(user, uid, gid);
 
-	/* the store: must be initialised (botsentry db init) */
-	st = store_open(conf->database, err, sizeof err);
+	/* the store: must be initialised (botsentry db init); a database
+	 * server that does not answer yet is waited for, mail flows meanwhile */
+	st = store_open_waiting(conf->database, &away, err, sizeof err);
 	if (st == NULL)
 		log_fatal(EX_UNAVAILABLE, "store %s: %s", conf->database, err);
-	ver = store_schema_version(st);
+	if (away)
+		log_warn("store %s does not answer (%s): starting without it; events are queued, "
+		    "and the lease history and mitigation states are read when it answers",
+		    conf->database, err);
+	ver = away ? 1 : store_schema_version(st);
 	if (ver <= 0) {
 		store_close(st);
 		log_fatal(EX_UNAVAILABLE, "store %s: %s; run 'botsentry db init' first", conf->database,
@@ -507,6 +542,7 @@ main(int argc, char **argv)
 	    conf->queue_batch, conf->queue_flush_ms, writer_result, NULL, err, sizeof err);
 	if (bsm.writer == NULL)
 		log_fatal(EX_UNAVAILABLE, "writer: %s", err);
+	policy_on_refresh(bsm.policy, store_answers);
 	policy_start(bsm.policy, bsm.db_uri);
 	if (pthread_create(&sig_thread, NULL, signal_main, NULL) != 0)
 		log_fatal(EX_OSERR, "cannot start the signal thread");

@@ -48,6 +48,7 @@ struct bsm_snap {
 	int v6_prefix;
 	int dkim_on;
 	int64_t refresh_ms;
+	int leases_partial;       /* the store did not answer: static map only */
 };
 
 /* The process. */
@@ -94,6 +95,8 @@ int policy_refresh_now(struct policy *p, const char *uri);
 /* Have the refresh thread load now rather than at the end of the interval
  * (from any thread; does not wait for it). */
 void policy_refresh_soon(struct policy *p);
+/* fn runs in the refresh thread after each load that reached the store. */
+void policy_on_refresh(struct policy *p, void (*fn)(void));
 int policy_start(struct policy *p, const char *uri);
 void policy_stop(struct policy *p);
 

@@ -49,6 +49,7 @@ struct policy {
 	pthread_cond_t cv;
 	int stop;
 	int soon;                /* refresh without waiting the interval */
+	void (*on_refresh)(void);
 	char *uri;
 };
 
@@ -331,7 +332,8 @@ refresh_main(void *arg)
 			break;
 		p->soon = 0;
 		pthread_mutex_unlock(&p->mu);
-		policy_refresh_now(p, p->uri);
+		if (policy_refresh_now(p, p->uri) == 0 && p->on_refresh != NULL)
+			p->on_refresh();
 		if (bs_mono_ms() - last_stats >= 600000) {
 			stats_log("interval");
 			last_stats = bs_mono_ms();
@@ -340,6 +342,12 @@ refresh_main(void *arg)
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
+}
+
+void
+policy_on_refresh(struct policy *p, void (*fn)(void))
+{
+	p->on_refresh = fn;
 }
 
 void
