@@ -186,9 +186,12 @@ static void
 nap_locked(struct writer *w, long ms)
 {
 	struct timespec ts;
+	int stopping = w->stopping;
 
+	/* a stop cuts a long nap short; once stopping, the (short) naps are
+	 * slept in full, or a dead database is retried in a busy loop */
 	deadline_after(&ts, ms);
-	while (!w->stopping)
+	while (w->stopping == stopping)
 		if (pthread_cond_timedwait(&w->wake, &w->mu, &ts) == ETIMEDOUT)
 			break;
 }
@@ -235,6 +238,7 @@ record_retry(struct writer *w, const char *key, const struct event *evs, size_t 
 	long backoff = WRITER_BACKOFF_MIN_MS;
 	struct score_settings policy;
 	int64_t first_fail = 0;
+	int stop_logged = 0;
 
 	pthread_mutex_lock(&w->mu);
 	policy = w->policy;
@@ -269,7 +273,10 @@ record_retry(struct writer *w, const char *key, const struct event *evs, size_t 
 			pthread_mutex_unlock(&w->mu);
 			return REC_GAVE_UP;
 		}
-		log_warn("writer: batch of %zu events failed, retrying in %ld ms: %s", n, backoff, why);
+		if (!w->stopping || !stop_logged)
+			log_warn("writer: batch of %zu events failed, retrying in %ld ms%s: %s", n, backoff,
+			    w->stopping ? " (and so on while stopping, for at most 30 s)" : "", why);
+		stop_logged = w->stopping;
 		nap_locked(w, backoff);
 		if (w->stopping)
 			/* still retry, but do not sleep the full backoff */
