@@ -250,10 +250,12 @@ stats_json(struct flowd *fd, struct flow_input **inputs, int ninputs)
 	return tmp;
 }
 
-/* Flush and stop the writer, keeping its final counters for the stats. */
-static void
+/* Flush and stop the writer, keeping its final counters for the stats;
+ * the number of events the database did not take in time. */
+static uint64_t
 stop_writer(struct flowd *fd)
 {
+	uint64_t lost;
 	int i;
 
 	/* give the writer thread a moment to commit what is queued, so that
@@ -265,8 +267,9 @@ stop_writer(struct flowd *fd)
 			break;
 		usleep(20000);
 	}
-	writer_stop(fd->writer);
+	lost = writer_stop(fd->writer);
 	fd->writer = NULL;
+	return lost;
 }
 
 static void
@@ -564,7 +567,8 @@ main(int argc, char **argv)
 		flowd_lock(&fd);
 		df_flush(fd.df);
 		flowd_unlock(&fd);
-		stop_writer(&fd);
+		if (stop_writer(&fd) > 0 && rc == 0)
+			rc = EX_TEMPFAIL;     /* the events are logged; the database did not take them */
 		log_stats(&fd, inputs, 0, o.stats_file, "final");
 		df_free(fd.df);
 		lease_table_free(fd.leases);
@@ -662,7 +666,8 @@ main(int argc, char **argv)
 	flowd_lock(&fd);
 	df_flush(fd.df);
 	flowd_unlock(&fd);
-	stop_writer(&fd);
+	if (stop_writer(&fd) > 0 && rc == 0)
+		rc = EX_TEMPFAIL;
 	log_stats(&fd, inputs, ninputs, o.stats_file, "final");
 	for (i = 0; i < ninputs; i++)
 		inputs[i]->ops->close(inputs[i]);

@@ -597,13 +597,14 @@ writer_get_stats(struct writer *w, struct writer_stats *out)
 	pthread_mutex_unlock(&w->mu);
 }
 
-void
+uint64_t
 writer_stop(struct writer *w)
 {
 	struct writer_stats s;
+	uint64_t done;
 
 	if (w == NULL)
-		return;
+		return 0;
 	pthread_mutex_lock(&w->mu);
 	w->stopping = 1;
 	pthread_cond_signal(&w->wake);
@@ -629,4 +630,6 @@ writer_stop(struct writer *w)
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
+	done = s.committed + s.allowlisted + s.rejected;     /* dropped ones were never submitted */
+	return s.submitted > done ? s.submitted - done : 0;
 }

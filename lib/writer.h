@@ -42,7 +42,9 @@ int writer_submit(struct writer *w, const struct event *ev);
 /* Replace the scoring policy (reload). */
 void writer_set_policy(struct writer *w, const struct score_settings *policy);
 void writer_get_stats(struct writer *w, struct writer_stats *out);
-/* Flush and stop; logs final counters; NULL is fine. */
-void writer_stop(struct writer *w);
+/* Flush and stop; logs final counters; NULL is fine.  Returns the number
+ * of accepted events given up because the database did not take them
+ * within 30 s of the stop (0 normally). */
+uint64_t writer_stop(struct writer *w);
 
 #endif

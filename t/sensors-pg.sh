@@ -62,4 +62,15 @@ else ok 1 "the same events in both databases"; diff "$T/ev.sqlite" "$T/ev.pg" | 
 if cmp -s "$T/inc.sqlite" "$T/inc.pg"; then ok 0 "the same $(wc -l <"$T/inc.pg") incidents in both databases"
 else ok 1 "the same incidents in both databases"; diff "$T/inc.sqlite" "$T/inc.pg" | head -20 | sed 's/^/# /'; fi
 
+# flowd -r against a database that does not answer: it reads the file, waits
+# the writer's 30 s for the database at exit, says what it could not
+# record, and exits 75 (EX_TEMPFAIL); the retries sleep while it waits
+sed "s|^database = .*|database = \"postgresql://postgres@127.0.0.1:$(free_port)/none\"|" "$T/pg.conf" >"$T/away.conf"
+"$BOTSENTRY_FLOWD" -c "$T/away.conf" -r "$T/fixture.pcap" >"$T/away.out" 2>&1
+is "$?" 75 "flowd -r with the database away exits 75 after its flush timeout"
+like "$(cat "$T/away.out")" "2 events of the last batch and 0 queued events not recorded" "... saying how many events it gave up"
+like "$(cat "$T/away.out")" "kind=direct_mx" "... which are in its log"
+n=$(wc -l <"$T/away.out")
+[ "$n" -lt 60 ]; ok $? "no retry storm while stopping ($n log lines)"
+
 done_testing
