@@ -368,7 +368,7 @@ rd_free(struct ctr_remote *r)
 	free(r->path);
 	free(r->user);
 	if (r->password != NULL) {
-		memset(r->password, 0, strlen(r->password));
+		explicit_bzero(r->password, strlen(r->password));
 		free(r->password);
 	}
 	free(r->prefix);

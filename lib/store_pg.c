@@ -95,57 +95,58 @@ quiet_notices(void *arg, const char *message)
 }
 
 /* What every session needs, after each connect and reconnect: the
- * server's notices quiet, times in UTC.  NULL, or the error message
- * (PQresultErrorMessage's text, valid until the next call). */
-static const char *
-session_setup(PGconn *c)
+ * server's notices quiet, times in UTC.  0, or -1 with the server's
+ * message in msg. */
+static int
+session_setup(PGconn *c, char *msg, size_t msglen)
 {
-	static char msg[256];
 	PGresult *r;
 
 	PQsetNoticeProcessor(c, quiet_notices, NULL);
 	r = PQexec(c, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
+		snprintf(msg, msglen, "%s", PQresultErrorMessage(r));
 		PQclear(r);
-		return msg;
+		return -1;
 	}
 	PQclear(r);
-	return NULL;
+	return 0;
 }
 
 /* Before a statement outside a transaction: reconnect if the connection
- * broke (or was never made: store_open_waiting).  0, or STORE_ERR
- * (transient) when the server is still away. */
+ * broke (or was never made: store_open_waiting), and set the session up
+ * if that has not succeeded yet.  0, or STORE_ERR (transient) when the
+ * server is still away. */
 static int
 ensure_conn(struct store *st)
 {
 	size_t i;
+	char why[256];
 
-	if (PQstatus(PGCONN(st)) == CONNECTION_OK)
+	if (PQstatus(PGCONN(st)) == CONNECTION_OK && !PG(st)->need_setup)
 		return 0;
 	if (st->tx_depth > 0) {
 		snprintf(st->err, sizeof st->err, "postgresql: the connection was lost inside a transaction");
 		PG(st)->transient = 1;
 		return STORE_ERR;
 	}
-	PQreset(PGCONN(st));
-	for (i = 0; i < PG(st)->nstmts; i++)
-		PG(st)->stmts[i].prepared = 0;
 	if (PQstatus(PGCONN(st)) != CONNECTION_OK) {
-		set_err(st, NULL, "reconnecting");
-		PG(st)->transient = 1;
-		return STORE_ERR;
-	}
-	{
-		const char *why = session_setup(PGCONN(st));
-
-		if (why != NULL) {
-			snprintf(st->err, sizeof st->err, "postgresql: session settings: %s", why);
+		PQreset(PGCONN(st));
+		for (i = 0; i < PG(st)->nstmts; i++)
+			PG(st)->stmts[i].prepared = 0;
+		if (PQstatus(PGCONN(st)) != CONNECTION_OK) {
+			set_err(st, NULL, "reconnecting");
 			PG(st)->transient = 1;
 			return STORE_ERR;
 		}
+		PG(st)->need_setup = 1;
 	}
+	if (session_setup(PGCONN(st), why, sizeof why) != 0) {
+		snprintf(st->err, sizeof st->err, "postgresql: session settings: %s", why);
+		PG(st)->transient = 1;
+		return STORE_ERR;
+	}
+	PG(st)->need_setup = 0;
 	if (PG(st)->never) {
 		PG(st)->never = 0;
 		log_notice("postgresql: connected to %s (it did not answer at start)", PQdb(PGCONN(st)));
@@ -480,13 +481,57 @@ pg_close(struct store *st)
 	free(st);
 }
 
+/* Did the connection fail because the server is not there (yet), rather
+ * than because it refused us for good (no such database or role, a wrong
+ * password, pg_hba.conf)?  A server that answered says FATAL; of its
+ * answers only those of a server starting, stopping, recovering or full
+ * pass as "away".  (The words are libpq's and the server's English ones:
+ * with the server's lc_messages set to another language a refusal counts
+ * as away, logged, and retried.) */
+static int
+server_away(PGconn *c, const char *msg)
+{
+	static const char *const passing[] = {
+		"starting up", "shutting down", "in recovery mode", "not yet accepting connections",
+		"too many clients", "remaining connection slots", NULL
+	};
+	size_t i;
+
+	if (PQconnectionNeedsPassword(c))
+		return 0;
+	if (strstr(msg, "FATAL:") == NULL)
+		return 1;               /* refused, timed out, no route, no name */
+	for (i = 0; passing[i] != NULL; i++)
+		if (strstr(msg, passing[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 static struct store *
 pg_open(const char *uri, int *away, char *err, size_t errlen)
 {
 	struct store *st;
 	PGconn *c;
-	const char *why;
+	char why[256];
 
+	/* a URI libpq cannot read is an error now, not a server to wait for */
+	{
+		char *perr = NULL;
+		PQconninfoOption *o = PQconninfoParse(uri, &perr);
+
+		if (o == NULL) {
+			size_t n;
+
+			snprintf(err, errlen, "postgresql: bad connection URI: %s",
+			    perr != NULL ? perr : "out of memory");
+			n = strlen(err);
+			while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+				err[--n] = '\0';
+			PQfreemem(perr);
+			return NULL;
+		}
+		PQconninfoFree(o);
+	}
 	/* a default connect_timeout (the URI's own wins): a reconnect must
 	 * not hang the writer on a host that does not answer */
 	{
@@ -509,7 +554,7 @@ pg_open(const char *uri, int *away, char *err, size_t errlen)
 		for (char *p = err; *p != '\0'; p++)     /* one line, as set_err makes it */
 			if (*p == '\n' || *p == '\t')
 				*p = ' ';
-		if (away == NULL) {
+		if (away == NULL || !server_away(c, m)) {
 			PQfinish(c);
 			return NULL;
 		}
@@ -528,7 +573,7 @@ pg_open(const char *uri, int *away, char *err, size_t errlen)
 		snprintf(st->err, sizeof st->err, "%s", err);
 		return st;
 	}
-	if ((why = session_setup(c)) != NULL) {
+	if (session_setup(c, why, sizeof why) != 0) {
 		snprintf(err, errlen, "postgresql: session settings: %s", why);
 		pg_close(st);
 		return NULL;

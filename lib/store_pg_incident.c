@@ -48,16 +48,18 @@ static const char SQL_NOTE_ADD[] =
  * key's lock can share): shared by the batches that lock their keys, at
  * most PG_LOCK_KEYS_MAX of them; a batch with more distinct keys holds it
  * exclusively instead and locks no key, waiting for the others to finish
- * and keeping them out while it runs.  It waits 10 s at most (then the
- * batch is retried like any other transient failure): while it waits, the
- * other batches queue behind it, and one held by a host that went silent
- * in mid-transaction must not stop them all until the server notices. */
+ * and keeping them out while it runs.
+ *
+ * A batch waits 10 s at most for any lock (lock_timeout, for its own
+ * transaction only; then it is retried like any other transient failure):
+ * a host that went silent in mid-transaction holds its locks until the
+ * server notices, and the other hosts' batches, which queue behind a
+ * waiting exclusive request, must not all stop until then. */
 #define PG_LOCK_KEYS_MAX 1000
-static const char SQL_BATCH_LOCK_SHARED[] = "SELECT pg_advisory_xact_lock_shared(29310, 1)";
-static const char SQL_BATCH_LOCK_WAIT[] = "SELECT set_config('lock_timeout', '10s', true)";
-static const char SQL_BATCH_LOCK_ALONE[] = "SELECT pg_advisory_xact_lock(29310, 1)";
-static const char SQL_BATCH_LOCK_DONE[] =
-    "SELECT set_config('lock_timeout', reset_val, true) FROM pg_settings WHERE name = 'lock_timeout'";
+static const char SQL_BATCH_LOCK_SHARED[] = "SELECT pg_advisory_xact_lock_shared(29310, 1) "
+    "FROM (SELECT set_config('lock_timeout', '10s', true)) AS t";
+static const char SQL_BATCH_LOCK_ALONE[] = "SELECT pg_advisory_xact_lock(29310, 1) "
+    "FROM (SELECT set_config('lock_timeout', '10s', true)) AS t";
 static const char SQL_KEYS_LOCK[] =
     "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7))) "
     "FROM (SELECT DISTINCT k FROM unnest(string_to_array($1, chr(10))) AS u(k) "
@@ -121,10 +123,7 @@ lock_keys(struct store *st, const char *all, size_t nk)
 	struct pg_params p = PG_PARAMS_INIT;
 
 	if (nk > PG_LOCK_KEYS_MAX)
-		return pg_do(st, SQL_BATCH_LOCK_WAIT, NULL, "setting the lock timeout", NULL) != 0 ||
-		    pg_do(st, SQL_BATCH_LOCK_ALONE, NULL, "locking out the other batches", NULL) != 0 ||
-		    pg_do(st, SQL_BATCH_LOCK_DONE, NULL, "clearing the lock timeout", NULL) != 0 ?
-		    STORE_ERR : 0;
+		return pg_do(st, SQL_BATCH_LOCK_ALONE, NULL, "locking out the other batches", NULL);
 	if (pg_do(st, SQL_BATCH_LOCK_SHARED, NULL, "locking the batch", NULL) != 0)
 		return STORE_ERR;
 	if (nk == 0)

@@ -53,6 +53,7 @@ struct pg_store {
 	int transient;           /* the last error may go away by retrying */
 	int reconnects;
 	int never;               /* not connected yet (store_open_waiting) */
+	int need_setup;          /* connected, session_setup still to succeed */
 };
 #define PG(st) ((struct pg_store *)(st))
 #define PGCONN(st) ((PGconn *)(st)->db)

@@ -138,6 +138,36 @@ allowlist_refresh(struct writer *w)
 	w->al = al;
 }
 
+static void nap_locked(struct writer *w, long ms);
+
+/* Before the first batch of a writer that has never read the allowlist
+ * (the database away since the start): wait, with the retries' backoff,
+ * until it can be read, so that the queued events are filtered like all
+ * others; a refusal that retrying cannot cure goes on without it, as
+ * allowlist_refresh says.  Gives up at stop (the batch then waits in
+ * record_retry as any other). */
+static void
+allowlist_wait(struct writer *w)
+{
+	long backoff = WRITER_BACKOFF_MIN_MS;
+
+	while (w->al == NULL) {
+		w->al_read_mono = 0;
+		allowlist_refresh(w);
+		if (w->al != NULL || !store_error_transient(w->st))
+			return;
+		pthread_mutex_lock(&w->mu);
+		if (w->stopping) {
+			pthread_mutex_unlock(&w->mu);
+			return;
+		}
+		nap_locked(w, backoff);
+		pthread_mutex_unlock(&w->mu);
+		if ((backoff *= 2) > WRITER_BACKOFF_MAX_MS)
+			backoff = WRITER_BACKOFF_MAX_MS;
+	}
+}
+
 /* Drop the batch's allowlisted events (moved to the end, cleared); returns
  * how many remain at the front. */
 static size_t
@@ -217,9 +247,12 @@ schema_check(struct writer *w)
 		if (v == 0)
 			log_err("writer: the database answers but is not initialised: run botsentry db init; "
 			    "events wait in the queue");
-		else
+		else if (v < latest)
 			log_err("writer: the database has schema version %d, this build needs %d: run botsentry "
 			    "db migrate; events wait in the queue", v, latest);
+		else
+			log_err("writer: the database has schema version %d, newer than this build's %d: "
+			    "upgrade botsentry on this host; events wait in the queue", v, latest);
 	}
 	return 0;
 }
@@ -383,6 +416,7 @@ writer_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 
 		allowlist_refresh(w);
+		allowlist_wait(w);
 		{
 			size_t kept = allowlist_filter(w, batch, n);
 			if (kept < n) {

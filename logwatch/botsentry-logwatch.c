@@ -229,6 +229,11 @@ load_leases(struct lw *lw)
 	struct lease_table *t;
 
 	t = lease_table_load(lw->conf, lw->st, err, sizeof err);
+	if (t == NULL && lw->leases == NULL) {
+		/* none yet (the database away at start): the static map meanwhile */
+		log_warn("leases: %s; the static map only until the next reload", err);
+		t = lease_table_load(lw->conf, NULL, err, sizeof err);
+	}
 	if (t == NULL) {
 		log_warn("leases: %s; keeping the previous table", err);
 		return;

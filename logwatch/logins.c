@@ -127,8 +127,8 @@ from_store(struct logins *l, const char *login, int64_t mono_ms, int *failed)
 	}
 	if (rc == STORE_ERR) {
 		*failed = 1;
-		if (store_error_transient(l->st))
-			l->down_until = mono_ms + DOWN_MS;
+		if (store_error_transient(l->st))      /* from now: the call may have waited */
+			l->down_until = bs_mono_ms() + DOWN_MS;
 		if (!l->warned) {
 			log_warn("logins: lookup failed: %s; using login names as subscriber ids "
 			    "until it answers", store_errmsg(l->st));
@@ -179,6 +179,9 @@ logins_lookup(struct logins *l, const char *login, int64_t mono_ms)
 	}
 	free(e->sub);
 	e->sub = sub;
-	e->until = mono_ms + (failed && l->ttl_ms > DOWN_MS ? DOWN_MS : l->ttl_ms);
+	if (failed)        /* the lookups may have waited a connect timeout */
+		e->until = bs_mono_ms() + (l->ttl_ms > DOWN_MS ? DOWN_MS : l->ttl_ms);
+	else
+		e->until = mono_ms + l->ttl_ms;
 	return e->sub;
 }

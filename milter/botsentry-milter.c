@@ -149,17 +149,20 @@ bsm_snap_new(struct conf *c, char *err, size_t errlen)
 	s->refresh_ms = cfg_getint(c->cfg, "milter|state_refresh") * 1000;
 
 	/* the lease history; the static map alone when the store cannot say */
-	st = store_open(c->database, lerr, sizeof lerr);
+	/* (at a start without the database, not tried again: each try may
+	 * wait a connect timeout, and Postfix waits for the socket) */
+	st = bsm.start_away ? NULL : store_open(c->database, lerr, sizeof lerr);
 	if (st == NULL) {
-		log_warn("leases: cannot open the store %s: %s; using the static map only "
-		    "until it answers", c->database, lerr);
-		s->leases_partial = 1;
+		if (!bsm.start_away)
+			log_warn("leases: cannot open the store %s: %s; using the static map only "
+			    "until it answers", c->database, lerr);
+		s->leases_partial = 1;          /* tried again when the store answers */
 	}
 	s->leases = lease_table_load(c, st, lerr, sizeof lerr);
 	if (s->leases == NULL && st != NULL) {
-		log_warn("leases: %s; using the static map only until the store answers", lerr);
+		/* the store answered but its rows would not load: for good */
+		log_warn("leases: %s; using the static map only", lerr);
 		s->leases = lease_table_load(c, NULL, lerr, sizeof lerr);
-		s->leases_partial = 1;
 	}
 	store_close(st);
 	if (s->leases == NULL) {
@@ -439,7 +442,7 @@ main(int argc, char **argv)
 				    cfg_getstr(conf->cfg, "counters|prefix"),
 				    (int)cfg_getint(conf->cfg, "counters|timeout_ms"), err, sizeof err);
 				if (pw != NULL) {
-					memset(pw, 0, pwlen);
+					explicit_bzero(pw, pwlen);
 					free(pw);
 				}
 				if (bsm.ctr == NULL)
@@ -518,9 +521,11 @@ main(int argc, char **argv)
 		    ver == 0 ? "not initialised" : "cannot read the schema version");
 	}
 	store_close(st);
+	bsm.start_away = away;
 	if ((snap = bsm_snap_new(conf, err, sizeof err)) == NULL)
 		log_fatal(EX_CONFIG, "%s", err);
 	bsm.snap = snap;
+	bsm.start_away = 0;
 
 	/* Block the signals before any thread exists, so that every thread
 	 * inherits the mask: SIGUSR1/2 then reach only our sigwait thread, and
@@ -536,7 +541,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	bsm.policy = policy_new();
-	if (policy_refresh_now(bsm.policy, conf->database) != 0)
+	if (away || policy_refresh_now(bsm.policy, conf->database) != 0)
 		log_warn("policy: starting without cached mitigation states");
 	bsm.writer = writer_start(conf->database, &conf->score, conf->queue_capacity,
 	    conf->queue_batch, conf->queue_flush_ms, writer_result, NULL, err, sizeof err);

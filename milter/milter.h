@@ -64,6 +64,7 @@ struct bsm {
 	struct privacy_key key;
 	int no_reply;             /* negotiate SMFIP_NR_* (unix socket) */
 	const char *db_uri;
+	int start_away;           /* while starting without the database */
 };
 
 extern struct bsm bsm;

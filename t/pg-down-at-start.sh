@@ -127,4 +127,14 @@ milter_stop
 is "$MILTER_RC" 0 "the milter stops cleanly"
 ok "$(milter_log_clean && echo 0 || echo 1)" "no sanitizer report in the milter's log"
 
+# --- a server that answers but refuses us is a mistake to fix, not an outage
+sed "s|^database = .*|database = \"${PG_URI%/*}/nosuchdb\"|" "$T/s/botsentry.conf" >"$T/s/nodb.conf"
+timeout 60 "$BOTSENTRY_MILTER" -c "$T/s/nodb.conf" -f >"$T/nodb.log" 2>&1
+is "$?" 69 "a database that does not exist stops the milter at start (exit 69)"
+like "$(cat "$T/nodb.log")" 'database "nosuchdb" does not exist' "... with the server's reason"
+sed "s|^database = .*|database = \"postgresql://%zz@127.0.0.1/x\"|" "$T/s/botsentry.conf" >"$T/s/baduri.conf"
+timeout 60 "$BOTSENTRY_LOGWATCH" -c "$T/s/baduri.conf" -r "$T/mail.log" >"$T/baduri.log" 2>&1
+is "$?" 69 "a URI libpq cannot read stops logwatch at start (exit 69)"
+like "$(cat "$T/baduri.log")" "bad connection URI" "... saying so"
+
 done_testing

@@ -48,17 +48,14 @@ tf_open(char *dir, size_t dirsize, char *uri, size_t urisize)
 		snprintf(uri, urisize, "%s", buf);
 	if ((st = store_open(buf, err, sizeof err)) == NULL) {
 		fprintf(stderr, "%s\n", err);
+		tf_close(NULL, dir);
 		return NULL;
 	}
-	if (tf_pg_uri() != NULL &&
-	    t_exec(st, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public") != 0) {
+	if ((tf_pg_uri() != NULL &&
+	    t_exec(st, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public") != 0) ||
+	    store_migrate(st, NULL, NULL) != 0) {
 		fprintf(stderr, "%s\n", store_errmsg(st));
-		store_close(st);
-		return NULL;
-	}
-	if (store_migrate(st, NULL, NULL) != 0) {
-		fprintf(stderr, "%s\n", store_errmsg(st));
-		store_close(st);
+		tf_close(st, dir);
 		return NULL;
 	}
 	return st;
@@ -119,6 +116,7 @@ one_value(struct store *st, const char *sql)
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	v = xstrdup(sqlite3_column_type(s, 0) == SQLITE_NULL ? "(null)" :
 	    (const char *)sqlite3_column_text(s, 0));
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);     /* one row, as on PostgreSQL */
 	sqlite3_finalize(s);
 	return v;
 }

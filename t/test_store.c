@@ -781,6 +781,14 @@ test_batch_many_keys(void **state)
 		assert_in_range(bs_mono_ms() - t, 9000, 30000);
 		assert_non_null(strstr(store_errmsg(f->st), "lock timeout"));
 		assert_int_equal(t_exec(other, "ROLLBACK"), 0);
+		/* a silent host holding it exclusively: a small batch gives up
+		 * after 10 s too, rather than wait for the server to notice */
+		assert_int_equal(t_exec(other, "BEGIN; SELECT pg_advisory_xact_lock(29310, 1)"), 0);
+		t = bs_mono_ms();
+		assert_int_equal(store_record_events(f->st, &pol, &evs[0], 3, res), STORE_ERR);
+		assert_true(store_error_transient(f->st));
+		assert_in_range(bs_mono_ms() - t, 9000, 30000);
+		assert_int_equal(t_exec(other, "ROLLBACK"), 0);
 		store_close(other);
 		assert_int_equal(store_record_events(f->st, &pol, evs, MANY, res), 0);
 		/* the first three and the last three had two events each */
