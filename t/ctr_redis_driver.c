@@ -63,6 +63,17 @@ open_table(const char *url, const char *prefix)
 	return t;
 }
 
+/* "updates=U fallbacks=F": what Redis answered for table t */
+static void
+print_updates(struct ctr_table *t)
+{
+	struct ctr_redis_stats rs;
+
+	ctr_redis_get_stats(t, &rs);
+	printf("updates=%llu fallbacks=%llu\n", (unsigned long long)rs.updates,
+	    (unsigned long long)rs.fallbacks);
+}
+
 static void
 add(struct ctr_table *t, int64_t now, int item, struct ctr_values *v)
 {
@@ -120,9 +131,7 @@ main(int argc, char **argv)
 			ctr_update_n(a, "bot", now, inc, dh, 0, more, 20, &v);
 			printf("multi_count=%.0f\nmulti_distinct=%.0f\n", v.count[0][0], v.distinct[0][2]);
 		}
-		ctr_redis_get_stats(b, &rs);
-		printf("updates=%llu fallbacks=%llu\n", (unsigned long long)rs.updates,
-		    (unsigned long long)rs.fallbacks);
+		print_updates(b);
 		ctr_free(a);
 		ctr_free(b);
 		return 0;
@@ -147,9 +156,7 @@ main(int argc, char **argv)
 			printf("count_%lld=%.1f/%.1f\ndistinct_%lld=%.1f/%.1f\n",
 			    (long long)spec.window_s[w], v.count[0][w], vl.count[0][w],
 			    (long long)spec.window_s[w], v.distinct[0][w], vl.distinct[0][w]);
-		ctr_redis_get_stats(a, &rs);
-		printf("updates=%llu fallbacks=%llu\n", (unsigned long long)rs.updates,
-		    (unsigned long long)rs.fallbacks);
+		print_updates(a);
 		ctr_free(a);
 		ctr_free(l);
 		return 0;
