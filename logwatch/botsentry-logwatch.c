@@ -859,12 +859,14 @@ main(int argc, char **argv)
 	lw.da = da_new(&s, on_event, &lw);
 	if (lw.da == NULL) {
 		log_err("logwatch: the detector settings are unusable");
-		return EX_CONFIG;
+		code = EX_CONFIG;
+		goto out;
 	}
 	if (o.trace_file != NULL) {
 		if ((lw.trace = fopen(o.trace_file, "a")) == NULL) {
 			log_err("%s: %s", o.trace_file, strerror(errno));
-			return EX_CANTCREAT;
+			code = EX_CANTCREAT;
+			goto out;
 		}
 		setvbuf(lw.trace, NULL, _IOLBF, 0);   /* what was read survives a kill -9 */
 	}
@@ -874,7 +876,8 @@ main(int argc, char **argv)
 		lw.st = store_open_waiting(lw.conf->database, &away, err, sizeof err);
 		if (lw.st == NULL) {
 			log_err("database %s: %s", lw.conf->database, err);
-			return EX_UNAVAILABLE;
+			code = EX_UNAVAILABLE;
+			goto out;
 		}
 		if (away)
 			log_warn("database %s does not answer (%s): starting without it; events are "
@@ -887,7 +890,8 @@ main(int argc, char **argv)
 		    lw.conf->queue_batch, lw.conf->queue_flush_ms, NULL, NULL, err, sizeof err);
 		if (lw.w == NULL) {
 			log_err("database %s: %s", lw.conf->database, err);
-			return EX_UNAVAILABLE;
+			code = EX_UNAVAILABLE;
+			goto out;
 		}
 	}
 	lw.next_lease_mono = bs_mono_ms() + cfg_getint(sec, "lease_reload") * 1000L;
@@ -909,6 +913,7 @@ main(int argc, char **argv)
 		state_path = state_buf;
 		code = run_follow(&lw, path, state_path, &cl);
 	}
+out:
 	if (lw.w != NULL)
 		writer_stop(lw.w);
 	if (lw.trace != NULL)
