@@ -270,8 +270,9 @@ record_retry(struct writer *w, const char *key, const struct event *evs, size_t 
 {
 	long backoff = WRITER_BACKOFF_MIN_MS;
 	struct score_settings policy;
-	int64_t first_fail = 0;
+	int64_t first_fail = 0, logged = 0;
 	int stop_logged = 0;
+	long tries = 0;
 
 	pthread_mutex_lock(&w->mu);
 	policy = w->policy;
@@ -306,9 +307,20 @@ record_retry(struct writer *w, const char *key, const struct event *evs, size_t 
 			pthread_mutex_unlock(&w->mu);
 			return REC_GAVE_UP;
 		}
-		if (!w->stopping || !stop_logged)
-			log_warn("writer: batch of %zu events failed, retrying in %ld ms%s: %s", n, backoff,
-			    w->stopping ? " (and so on while stopping, for at most 30 s)" : "", why);
+		/* logged when it starts, then once a minute (the backoff reaches
+		 * 5 s: an hour's outage would otherwise be 720 lines) */
+		if (w->stopping ? !stop_logged : (tries == 0 || bs_mono_ms() - logged >= 60000)) {
+			if (tries == 0 || w->stopping)
+				log_warn("writer: batch of %zu events failed, retrying in %ld ms%s: %s", n,
+				    backoff, w->stopping ? " (and so on while stopping, for at most 30 s)" : "",
+				    why);
+			else
+				log_warn("writer: batch of %zu events still failing after %ld tries in %lld s, "
+				    "retrying every %ld ms: %s", n, tries + 1,
+				    (long long)((bs_mono_ms() - first_fail) / 1000), backoff, why);
+			logged = bs_mono_ms();
+		}
+		tries++;
 		stop_logged = w->stopping;
 		nap_locked(w, backoff);
 		if (w->stopping)

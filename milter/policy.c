@@ -51,6 +51,7 @@ struct policy {
 	int soon;                /* refresh without waiting the interval */
 	void (*on_refresh)(void);
 	char *uri;
+	int failing;             /* loads failing since (logged once) */
 };
 
 static struct pmap *
@@ -272,17 +273,27 @@ policy_refresh_now(struct policy *p, const char *uri)
 	struct pmap *oldm;
 	struct allowlist *oldal;
 
+	/* a failure is logged when it starts, not at every refresh of an
+	 * outage; the recovery is logged too (p->failing: refresh thread, or
+	 * start-up before it runs) */
 	if (st == NULL) {
-		log_warn("policy: cannot open the store %s: %s; keeping the cached states", uri, err);
+		if (p->failing++ == 0)
+			log_warn("policy: cannot open the store %s: %s; keeping the cached states "
+			    "until it answers", uri, err);
 		return -1;
 	}
 	m = pmap_new(p->map ? p->map->n : 0);
 	if (store_mitigations_each(st, add_mitigation, m) != STORE_OK) {
-		log_warn("policy: reading mitigation states: %s; keeping the cached ones",
-		    store_errmsg(st));
+		if (p->failing++ == 0)
+			log_warn("policy: reading mitigation states: %s; keeping the cached ones",
+			    store_errmsg(st));
 		pmap_free(m);
 		store_close(st);
 		return -1;
+	}
+	if (p->failing > 0) {
+		log_notice("policy: the store answers again after %d failed refreshes", p->failing);
+		p->failing = 0;
 	}
 	al = allowlist_new();
 	if (store_allowlist_each(st, bs_now_ms(), add_allow, al) != STORE_OK) {

@@ -92,6 +92,10 @@ ok $? "the watcher's queued auth_bruteforce event is recorded"
 like "$(cat "$MILTER_LOG")" "connected to botsentry \\(it did not answer at start\\)" "the milter's writer connected"
 wait_for grep -q "lease history is loaded from the store now that it answers" "$MILTER_LOG"
 ok $? "the milter loads the lease history once the database answers"
+wait_for grep -q "policy: the store answers again after [0-9]* failed refreshes" "$MILTER_LOG"
+ok $? "the mitigation states are read again, and the recovery logged"
+is "$(grep -c 'policy: cannot open the store' "$MILTER_LOG")" 1 \
+  "the failing refresh (every second here) was logged once, not at every try"
 # a new burst is now attributed through the lease
 milter_replay "$T/burst.txt" >"$T/burst2.out" 2>&1
 has_dora() { [ "$(pg_psql "SELECT count(*) FROM events WHERE subscriber = 'dora'")" -ge 1 ] 2>/dev/null; }
