@@ -66,6 +66,8 @@ struct notifyd {
 	const char *pid_opt;
 	int once;
 	unsigned seed;
+	int ready;               /* the database answered with the right schema */
+	int away_logged;
 };
 
 static volatile sig_atomic_t got_term, got_hup;
@@ -261,6 +263,37 @@ deliver_one(struct notifyd *nd, const struct delivery *d)
 	record(nd, d, &res, bs_now_ms());
 }
 
+/* Is the database there, with this build's schema (migrated if older, as
+ * at start)?  While it does not answer (a start without it, an outage)
+ * the rounds wait; that is logged when it starts and when it ends. */
+static int
+store_ready(struct notifyd *nd)
+{
+	int v, from, to;
+
+	if (nd->ready)
+		return 1;
+	v = store_schema_version(nd->st);
+	if (v >= 0 && v < store_schema_latest(nd->st)) {
+		if (store_migrate(nd->st, &from, &to) != 0)
+			v = -1;
+		else
+			log_notice("database=%s migrated from=%d to=%d", nd->conf->database, from, to);
+	}
+	if (v < 0) {
+		if (!nd->away_logged)
+			log_warn("database=%s error=\"%s\" action=\"deliveries wait until it answers\"",
+			    nd->conf->database, store_errmsg(nd->st));
+		nd->away_logged = 1;
+		return 0;
+	}
+	if (nd->away_logged)
+		log_notice("database=%s status=answering action=\"delivering\"", nd->conf->database);
+	nd->away_logged = 0;
+	nd->ready = 1;
+	return 1;
+}
+
 /* One round; returns how many outbox rows and deliveries it handled. */
 static int
 round_once(struct notifyd *nd)
@@ -270,7 +303,15 @@ round_once(struct notifyd *nd)
 	struct delivery *d = NULL;
 	size_t n = 0, i;
 
+	if (!store_ready(nd))
+		return 0;
 	fanned = store_notify_fanout(nd->st, now, batch, route, nd);
+	if (fanned < 0 && store_error_transient(nd->st)) {
+		/* the database gone away (or a conflict): the next round checks
+		 * it first, and an outage is logged there, once */
+		nd->ready = 0;
+		return 0;
+	}
 	if (fanned < 0) {
 		log_err("outbox fan-out failed: %s", store_errmsg(nd->st));
 		fanned = 0;
@@ -431,7 +472,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	char err[512], host[64];
 	char *pid_path = NULL;
-	int i, from, to, rounds = 0;
+	int i, from, to, rounds = 0, away = 0;
 
 	/* --once is the long spelling of -1 */
 	for (i = 1; i < argc; i++)
@@ -454,14 +495,22 @@ main(int argc, char **argv)
 	}
 	nd.seed = (unsigned)(getpid() ^ (unsigned)bs_now_ms());
 
-	nd.st = store_open(nd.conf->database, err, sizeof err);
+	nd.st = store_open_waiting(nd.conf->database, &away, err, sizeof err);
 	if (nd.st == NULL)
 		log_fatal(EX_UNAVAILABLE, "database=%s error=\"%s\"", nd.conf->database, err);
-	if (store_schema_version(nd.st) < store_schema_latest(nd.st)) {
-		if (store_migrate(nd.st, &from, &to) != 0)
-			log_fatal(EX_UNAVAILABLE, "database=%s migrate error=\"%s\"", nd.conf->database,
-			    store_errmsg(nd.st));
-		log_notice("database=%s migrated from=%d to=%d", nd.conf->database, from, to);
+	if (away) {
+		/* a database server that does not answer yet: waited for */
+		log_warn("database=%s error=\"%s\" action=\"deliveries wait until it answers\"",
+		    nd.conf->database, err);
+		nd.away_logged = 1;
+	} else {
+		if (store_schema_version(nd.st) < store_schema_latest(nd.st)) {
+			if (store_migrate(nd.st, &from, &to) != 0)
+				log_fatal(EX_UNAVAILABLE, "database=%s migrate error=\"%s\"",
+				    nd.conf->database, store_errmsg(nd.st));
+			log_notice("database=%s migrated from=%d to=%d", nd.conf->database, from, to);
+		}
+		nd.ready = 1;
 	}
 	apply_conf(&nd, nd.conf);
 	channels_open(&nd);

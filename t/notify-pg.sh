@@ -97,4 +97,32 @@ like "$out" "unique=$new " "the receiver saw all $new of them"
 like "$out" "dups=[01]$" "at most the one in flight at the kill came twice ($out)"
 sink_stop kill
 
+# ---------------------------------------------------------------- started while the database is away
+P3=$(free_port)
+sink_start late "$P3"
+nd_conf "$T/late.conf" <<EOF
+  poll_interval = 1s
+  webhook { enabled = true  url = "http://127.0.0.1:$P3/h"  secret_file = "$HOOK_SECRET"  timeout = 5s }
+EOF
+_pg_as "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+"$BOTSENTRY_NOTIFYD" -c "$T/late.conf" -f -p "$T/late.pid" >"$T/late.log" 2>&1 &
+LPID=$!
+at_exit "kill -9 $LPID 2>/dev/null"
+wait_for test -f "$T/late.pid"
+sleep 3
+kill -0 $LPID 2>/dev/null
+ok $? "notifyd started while PostgreSQL is down keeps running"
+is "$(grep -c 'deliveries wait until it answers' "$T/late.log")" 1 "it says so once, not at every poll"
+_pg_start_server
+"$BOTSENTRY" -c "$T/core.conf" event add --subscriber p42 --source flow --kind direct_mx \
+  --score 40 --evidence '{"attempts":30}' --node collector >>"$T/events.log" 2>&1
+ok $? "an event recorded once PostgreSQL is back"
+got_late() { [ "$(sink_count late)" -ge 1 ]; }
+wait_for got_late
+ok $? "the waiting notifyd delivers its notification"
+like "$(cat "$T/late.log")" "status=answering" "and logged that the database answers"
+kill -TERM $LPID; wait $LPID
+is "$?" 0 "it stops cleanly"
+sink_stop late
+
 done_testing
