@@ -44,7 +44,7 @@ static const char SQL_NOTE_ADD[] =
  * (max_locks_per_transaction times max_connections: 6400 by default), and a
  * batch that asked for more than it has would fail with "out of shared
  * memory" every time it was retried.  So every batch first takes one
- * batch-wide lock (SQL_BATCH_LOCK, in the two-integer key space, which no
+ * batch-wide lock (SQL_BATCH_LOCK_*, in the two-integer key space, which no
  * key's lock can share): shared by the batches that lock their keys, at
  * most PG_LOCK_KEYS_MAX of them; a batch with more distinct keys holds it
  * exclusively instead and locks no key, waiting for the others to finish
