@@ -7,6 +7,7 @@
  */
 #include "config.h"
 #include "conf.h"
+#include "counters.h"
 
 #include <string.h>
 
@@ -47,14 +48,15 @@ counters_check(cfg_t *root, int *nerr)
 		    "counters|redis_url: expected redis://[USER@]HOST[:PORT] or unix:/PATH, "
 		    "not \"%s\"", u);
 	else if (strncmp(u, "redis://", 8) == 0) {
-		const char *end = u + 8 + strcspn(u + 8, "/");
-		const char *at = memchr(u + 8, '@', (size_t)(end - (u + 8)));
+		const char *user;
+		size_t ulen;
+		int has = ctr_redis_url_user(u + 8, &user, &ulen);
 
-		if (at != NULL && memchr(u + 8, ':', (size_t)(at - (u + 8))) != NULL)
+		if (has < 0)
 			conf_error_keys(c, nerr, url_key,
 			    "counters|redis_url: a password does not belong in the URL "
 			    "(put it in counters|redis_password_file, mode 0600)");
-		else if (at != NULL && cfg_getstr(c, "redis_password_file")[0] == '\0')
+		else if (has > 0 && cfg_getstr(c, "redis_password_file")[0] == '\0')
 			conf_error_keys(c, nerr, url_key,
 			    "counters|redis_url: a user name needs counters|redis_password_file");
 	}

@@ -179,6 +179,21 @@ mum(uint64_t a, uint64_t b)
  * a 64x64->128 multiply, the tail read as up to two little words, a final
  * multiply with the length.  Good avalanche, ~1 cycle per byte.
  */
+int
+ctr_redis_url_user(const char *rest, const char **user, size_t *ulen)
+{
+	const char *end = rest + strcspn(rest, "/");
+	const char *at = memchr(rest, '@', (size_t)(end - rest));
+
+	if (at == NULL)
+		return 0;
+	if (memchr(rest, ':', (size_t)(at - rest)) != NULL)
+		return -1;
+	*user = rest;
+	*ulen = (size_t)(at - rest);
+	return 1;
+}
+
 uint64_t
 ctr_hash(const void *data, size_t len)
 {

@@ -115,6 +115,10 @@ struct ctr_remote *ctr_get_remote(const struct ctr_table *t);
  * fallback), or when the build has no Redis support (counters_redis_none.c). */
 struct ctr_table *ctr_new_redis(const struct ctr_spec *spec, const char *url,
     const char *password, const char *prefix, int timeout_ms, char *err, size_t errlen);
+/* The user name in a Redis URL, given the part after "redis://": 0 none,
+ * 1 found (*user, *ulen; *ulen may be 0), -1 a password in it
+ * (USER:PASS@), which the configuration must not hold. */
+int ctr_redis_url_user(const char *rest, const char **user, size_t *ulen);
 /* The remote backend's statistics: 0, or -1 when the table has none. */
 int ctr_redis_get_stats(struct ctr_table *t, struct ctr_redis_stats *out);
 

@@ -389,7 +389,8 @@ static const struct ctr_remote_ops rd_ops = { rd_update, rd_free, rd_stats };
 static int
 rd_parse_url(struct ctr_remote *r, const char *url, char *err, size_t errlen)
 {
-	const char *p, *colon, *end, *at;
+	const char *p, *colon, *end, *user;
+	size_t ulen;
 	char *tail;
 	long port = 6379;
 
@@ -402,20 +403,21 @@ rd_parse_url(struct ctr_remote *r, const char *url, char *err, size_t errlen)
 		return -1;
 	}
 	p = url + 8;
-	end = p + strcspn(p, "/");
-	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL) {
-		if (memchr(p, ':', (size_t)(at - p)) != NULL) {
-			snprintf(err, errlen, "redis://...: a password does not belong in the URL "
-			    "(put it in counters.redis_password_file, mode 0600)");
-			return -1;
-		}
-		if (at == p) {
+	switch (ctr_redis_url_user(p, &user, &ulen)) {
+	case -1:
+		snprintf(err, errlen, "redis://...: a password does not belong in the URL "
+		    "(put it in counters.redis_password_file, mode 0600)");
+		return -1;
+	case 1:
+		if (ulen == 0) {
 			snprintf(err, errlen, "%s: empty user name", url);
 			return -1;
 		}
-		r->user = xasprintf("%.*s", (int)(at - p), p);
-		p = at + 1;
+		r->user = xstrndup(user, ulen);
+		p = user + ulen + 1;
+		break;
 	}
+	end = p + strcspn(p, "/");
 	colon = memchr(p, ':', (size_t)(end - p));
 	if (colon != NULL) {
 		port = strtol(colon + 1, &tail, 10);

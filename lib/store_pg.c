@@ -53,12 +53,25 @@ state_transient(const char *state)
 }
 
 /* Record the error of r (NULL: of the connection) for what. */
+/* A libpq or server message made one log line: no trailing newline or
+ * blanks, the DETAIL and CONTEXT lines joined with blanks. */
+static void
+one_line(char *s)
+{
+	size_t n = strlen(s);
+	char *p;
+
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+	for (p = s; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+}
+
 static void
 set_err(struct store *st, PGresult *r, const char *what)
 {
 	const char *msg, *state = NULL;
-	size_t len;
-	char *p;
 
 	if (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR) {
 		msg = PQresultErrorMessage(r);
@@ -67,14 +80,8 @@ set_err(struct store *st, PGresult *r, const char *what)
 		msg = PQerrorMessage(PGCONN(st));
 	if (msg == NULL || *msg == '\0')
 		msg = "no answer from the server";
-	len = strlen(msg);
-	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-		len--;
-	snprintf(st->err, sizeof st->err, "postgresql: %s: %.*s", what, (int)len, msg);
-	/* one line: the server's message may carry DETAIL and CONTEXT lines */
-	for (p = st->err; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
+	snprintf(st->err, sizeof st->err, "postgresql: %s: %s", what, msg);
+	one_line(st->err);
 	PG(st)->transient = PQstatus(PGCONN(st)) != CONNECTION_OK || state_transient(state);
 	st->err_rc = PG(st)->transient;
 }
@@ -520,13 +527,9 @@ pg_open(const char *uri, int *away, char *err, size_t errlen)
 		PQconninfoOption *o = PQconninfoParse(uri, &perr);
 
 		if (o == NULL) {
-			size_t n;
-
 			snprintf(err, errlen, "postgresql: bad connection URI: %s",
 			    perr != NULL ? perr : "out of memory");
-			n = strlen(err);
-			while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
-				err[--n] = '\0';
+			one_line(err);
 			PQfreemem(perr);
 			return NULL;
 		}
@@ -546,14 +549,9 @@ pg_open(const char *uri, int *away, char *err, size_t errlen)
 	}
 	if (PQstatus(c) != CONNECTION_OK) {
 		const char *m = PQerrorMessage(c);
-		size_t len = strlen(m);
 
-		while (len > 0 && (m[len - 1] == '\n' || m[len - 1] == ' '))
-			len--;
-		snprintf(err, errlen, "cannot connect to PostgreSQL: %.*s", (int)len, m);
-		for (char *p = err; *p != '\0'; p++)     /* one line, as set_err makes it */
-			if (*p == '\n' || *p == '\t')
-				*p = ' ';
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", m);
+		one_line(err);
 		if (away == NULL || !server_away(c, m)) {
 			PQfinish(c);
 			return NULL;

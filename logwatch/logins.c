@@ -118,13 +118,13 @@ from_store(struct logins *l, const char *login, int64_t mono_ms, int *failed)
 		return NULL;
 	}
 	rc = store_subscriber_by_login(l->st, login, &id);
-	if (rc == STORE_OK) {
-		if (l->down_until != 0)
-			log_notice("logins: lookups answered again");
+	if (rc != STORE_ERR && l->down_until != 0) {
+		log_notice("logins: lookups answered again");
 		l->down_until = 0;
 		l->warned = 0;
-		return id;
 	}
+	if (rc == STORE_OK)
+		return id;
 	if (rc == STORE_ERR) {
 		*failed = 1;
 		if (store_error_transient(l->st))      /* from now: the call may have waited */
@@ -134,10 +134,6 @@ from_store(struct logins *l, const char *login, int64_t mono_ms, int *failed)
 			    "until it answers", store_errmsg(l->st));
 			l->warned = 1;
 		}
-	} else if (l->down_until != 0) {
-		log_notice("logins: lookups answered again");
-		l->down_until = 0;
-		l->warned = 0;
 	}
 	return NULL;
 }

@@ -266,21 +266,29 @@ deliver_one(struct notifyd *nd, const struct delivery *d)
 /* Is the database there, with this build's schema (migrated if older, as
  * at start)?  While it does not answer (a start without it, an outage)
  * the rounds wait; that is logged when it starts and when it ends. */
+/* The schema this build writes, migrated if older: 0, or -1 (the store's
+ * error says why). */
+static int
+schema_ready(struct notifyd *nd)
+{
+	int v = store_schema_version(nd->st), from, to;
+
+	if (v < 0)
+		return -1;
+	if (v < store_schema_latest(nd->st)) {
+		if (store_migrate(nd->st, &from, &to) != 0)
+			return -1;
+		log_notice("database=%s migrated from=%d to=%d", nd->conf->database, from, to);
+	}
+	return 0;
+}
+
 static int
 store_ready(struct notifyd *nd)
 {
-	int v, from, to;
-
 	if (nd->ready)
 		return 1;
-	v = store_schema_version(nd->st);
-	if (v >= 0 && v < store_schema_latest(nd->st)) {
-		if (store_migrate(nd->st, &from, &to) != 0)
-			v = -1;
-		else
-			log_notice("database=%s migrated from=%d to=%d", nd->conf->database, from, to);
-	}
-	if (v < 0) {
+	if (schema_ready(nd) != 0) {
 		if (!nd->away_logged)
 			log_warn("database=%s error=\"%s\" action=\"deliveries wait until it answers\"",
 			    nd->conf->database, store_errmsg(nd->st));
@@ -472,7 +480,7 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	char err[512], host[64];
 	char *pid_path = NULL;
-	int i, from, to, rounds = 0, away = 0;
+	int i, rounds = 0, away = 0;
 
 	/* --once is the long spelling of -1 */
 	for (i = 1; i < argc; i++)
@@ -504,12 +512,9 @@ main(int argc, char **argv)
 		    nd.conf->database, err);
 		nd.away_logged = 1;
 	} else {
-		if (store_schema_version(nd.st) < store_schema_latest(nd.st)) {
-			if (store_migrate(nd.st, &from, &to) != 0)
-				log_fatal(EX_UNAVAILABLE, "database=%s migrate error=\"%s\"",
-				    nd.conf->database, store_errmsg(nd.st));
-			log_notice("database=%s migrated from=%d to=%d", nd.conf->database, from, to);
-		}
+		if (schema_ready(&nd) != 0)
+			log_fatal(EX_UNAVAILABLE, "database=%s migrate error=\"%s\"", nd.conf->database,
+			    store_errmsg(nd.st));
 		nd.ready = 1;
 	}
 	apply_conf(&nd, nd.conf);
